@@ -1,0 +1,110 @@
+# llamadbg - an educational, step-by-step tensor debugger for LLaMA 3.
+#
+#   make            build build/llamadbg
+#   make run        build, trace the demo prompt, open the viewer
+#   make test       build and run every test (installs Debian packages if missing)
+#   make asan       the same tests under AddressSanitizer + UBSan (build-asan/)
+#   make bench      performance benchmarks (not tests)
+#   make clean
+
+BUILD    ?= build
+CC       ?= cc
+OPT      ?= -O2
+CFLAGS   ?= $(OPT) -g
+# No -ffast-math: the debugger must see NaN and Inf as they are.
+WARN      = -Wall -Wextra -Wshadow -Wno-unused-parameter -std=c11 -D_GNU_SOURCE
+OPENMP   ?= -fopenmp
+
+# Debian packages the build and the tests need (pkg-config names follow).
+DEB_PKGS  = pkg-config libjansson-dev libpcre2-dev libcmocka-dev libncurses-dev
+# Evaluated lazily (=) so that they are read after the packages are installed.
+CORE_CFLAGS = $(shell pkg-config --cflags jansson libpcre2-8)
+CORE_LIBS   = $(shell pkg-config --libs jansson libpcre2-8) -lm
+VIEW_CFLAGS = $(shell pkg-config --cflags ncursesw)
+VIEW_LIBS   = $(shell pkg-config --libs ncursesw)
+TEST_CFLAGS = $(shell pkg-config --cflags cmocka)
+TEST_LIBS   = $(shell pkg-config --libs cmocka)
+
+CORE_SRC  = $(filter-out core/main.c,$(wildcard core/*.c))
+CORE_OBJ  = $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
+VIEW_SRC  = $(wildcard viewer/*.c lessons/*.c)
+VIEW_OBJ  = $(VIEW_SRC:%.c=$(BUILD)/obj/%.o)
+VLIB      = $(BUILD)/libllamadbg-view.a
+TEST_SRC  = $(wildcard tests/test_*.c)
+TEST_BIN  = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TEST_SH   = $(wildcard tests/test_*.sh)
+LIB       = $(BUILD)/libllamadbg.a
+BIN       = $(BUILD)/llamadbg
+DEPS_OK   = $(BUILD)/.deps-ok
+
+.PHONY: all run test asan bench clean deps llama3-tokenizer
+.DELETE_ON_ERROR:
+
+all: $(BIN)
+
+# Install missing Debian packages (as root), or say exactly what to run.
+deps: $(DEPS_OK)
+$(DEPS_OK):
+	@missing=""; \
+	for p in $(DEB_PKGS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing:$$missing"; \
+			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing || exit 1; \
+		else \
+			echo "missing Debian packages; run: sudo apt-get install -y$$missing" >&2; exit 1; \
+		fi; \
+	fi
+	@mkdir -p $(BUILD) && touch $@
+
+# core/ never sees curses; viewer/ and lessons/ do.
+$(BUILD)/obj/core/%.o: core/%.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) $(OPENMP) $(CORE_CFLAGS) -Icore -MMD -MP -c $< -o $@
+
+UI_COMPILE = $(CC) $(CFLAGS) $(WARN) $(CORE_CFLAGS) $(VIEW_CFLAGS) -Icore -Iviewer -Ilessons -MMD -MP
+$(BUILD)/obj/viewer/%.o: viewer/%.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(UI_COMPILE) -c $< -o $@
+$(BUILD)/obj/lessons/%.o: lessons/%.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(UI_COMPILE) -c $< -o $@
+
+$(LIB): $(CORE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(VLIB): $(VIEW_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN): $(BUILD)/obj/core/main.o $(VLIB) $(LIB)
+	$(CC) $(CFLAGS) $(OPENMP) -o $@ $^ $(VIEW_LIBS) $(CORE_LIBS) $(LDFLAGS)
+
+$(BUILD)/tests/%: tests/%.c $(VLIB) $(LIB) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) $(OPENMP) $(CORE_CFLAGS) $(VIEW_CFLAGS) $(TEST_CFLAGS) -Icore -Iviewer -Ilessons -MMD -MP -o $@ $< $(VLIB) $(LIB) $(TEST_LIBS) $(VIEW_LIBS) $(CORE_LIBS) $(LDFLAGS)
+
+run: $(BIN)
+	./tests/run_demo.sh $(BIN)
+
+# Each cmocka binary, then each shell test; stop at the first failure.
+test: $(BIN) $(TEST_BIN)
+	@set -e; for t in $(TEST_BIN); do echo "== $$t"; (cd tests && ../$$t); done; \
+	for t in $(TEST_SH); do echo "== $$t"; LLAMADBG=$(CURDIR)/$(BIN) $$t; done; \
+	echo "all tests passed"
+
+asan:
+	$(MAKE) BUILD=build-asan OPT=-O1 OPENMP= \
+		CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+		LDFLAGS="-fsanitize=address,undefined" test
+
+bench: $(BIN)
+	./tests/bench/run.sh $(BIN)
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,277 @@
+/* cli_trace.c - `llamadbg trace`, `ls` and `dump`: the trace from a shell. */
+#include <errno.h>
+#include <fnmatch.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "dump.h"
+#include "forward.h"
+#include "model.h"
+#include "trace.h"
+#include "util.h"
+
+int ld_cli_error(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("llamadbg: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+/* "128000,1820,4320" or "128000 1820 4320" -> ids. */
+static int parse_ids(const char *s, int32_t **ids, size_t *n)
+{
+	size_t cap = 16;
+	*n = 0;
+	*ids = malloc(cap * sizeof **ids);
+	if (!*ids)
+		return ld_cli_error("out of memory");
+	while (*s) {
+		while (*s == ',' || *s == ' ' || *s == '\t' || *s == '\n')
+			s++;
+		if (!*s)
+			break;
+		char *end;
+		errno = 0;
+		long v = strtol(s, &end, 10);
+		if (end == s || errno || v < 0 || v > INT32_MAX)
+			return ld_cli_error("-t: \"%.20s\" is not a token id (expected e.g. 128000,1820,4320)", s);
+		if (*n == cap) {
+			int32_t *p = realloc(*ids, (cap *= 2) * sizeof **ids);
+			if (!p)
+				return ld_cli_error("out of memory");
+			*ids = p;
+		}
+		(*ids)[(*n)++] = (int32_t)v;
+		s = end;
+		if (*s && *s != ',' && *s != ' ' && *s != '\t' && *s != '\n')
+			return ld_cli_error("-t: unexpected \"%c\" in the token ids", *s);
+	}
+	return 0;
+}
+
+static const char trace_usage[] =
+	"usage: llamadbg trace -m MODEL_DIR -t ID,ID,... [-n N] [-o FILE] [--only GLOB]... [--force]\n";
+
+int ld_cmd_trace(int argc, char **argv)
+{
+	const char *model_dir = NULL, *ids_arg = NULL, *out_path = "trace.safetensors";
+	const char **only = NULL;
+	size_t n_only = 0;
+	int n_gen = 0, force = 0, rc = 1;
+	int32_t *ids = NULL;
+	size_t n_ids = 0;
+	struct ld_model m;
+	struct ld_trace tr;
+	struct ld_err err = {{0}};
+	int model_loaded = 0;
+	static const struct option opts[] = {
+		{"model", required_argument, 0, 'm'}, {"tokens", required_argument, 0, 't'},
+		{"generate", required_argument, 0, 'n'}, {"output", required_argument, 0, 'o'},
+		{"only", required_argument, 0, 'O'}, {"force", no_argument, 0, 'F'},
+		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+	};
+	ld_trace_init(&tr);
+	only = calloc((size_t)argc + 1, sizeof *only);
+	if (!only)
+		return ld_cli_error("out of memory");
+	optind = 1;
+	int c;
+	while ((c = getopt_long(argc, argv, "m:t:n:o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'm': model_dir = optarg; break;
+		case 't': ids_arg = optarg; break;
+		case 'n': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || v < 0 || v > 1000000) {
+				ld_cli_error("-n: \"%s\" is not a token count", optarg);
+				goto out;
+			}
+			n_gen = (int)v;
+			break;
+		}
+		case 'o': out_path = optarg; break;
+		case 'O': only[n_only++] = optarg; break;
+		case 'F': force = 1; break;
+		case 'h': fputs(trace_usage, stdout); rc = 0; goto out;
+		default: fputs(trace_usage, stderr); goto out;
+		}
+	}
+	if (!model_dir || !ids_arg || optind != argc) {
+		fputs(trace_usage, stderr);
+		goto out;
+	}
+	if (parse_ids(ids_arg, &ids, &n_ids) != 0)
+		goto out;
+	if (!force && ld_path_exists(out_path)) {
+		ld_cli_error("%s: already exists (use --force to replace it)", out_path);
+		goto out;
+	}
+	if (ld_model_load(&m, model_dir, &err) != LD_OK) {
+		ld_cli_error("%s", err.msg);
+		goto out;
+	}
+	model_loaded = 1;
+	struct ld_forward_opts fo = {.n_generate = n_gen, .only = only, .n_only = n_only};
+	if (ld_forward(&m, ids, n_ids, &fo, &tr, &err) != LD_OK) {
+		ld_cli_error("%s: %s", model_dir, err.msg);
+		goto out;
+	}
+	tr.model_path = strdup(model_dir);
+	if (ld_trace_save(&tr, out_path, force, &err) != LD_OK) {
+		ld_cli_error("%s", err.msg);
+		goto out;
+	}
+	size_t bytes = 0;
+	for (size_t i = 0; i < tr.n; i++)
+		bytes += tr.t[i].nbytes;
+	printf("%s: %zu tensors, %.1f MB, %zu tokens", out_path, tr.n, bytes / 1e6, tr.n_tokens);
+	if (tr.n_generated) {
+		printf(", generated");
+		for (size_t i = 0; i < tr.n_generated; i++)
+			printf(" %d", (int)tr.generated[i]);
+	}
+	printf("\n");
+	rc = 0;
+out:
+	if (model_loaded)
+		ld_model_free(&m);
+	ld_trace_free(&tr);
+	free(ids);
+	free(only);
+	return rc;
+}
+
+static int open_trace(const char *path, struct ld_trace *tr)
+{
+	struct ld_err err = {{0}};
+	if (ld_trace_open(tr, path, &err) != LD_OK)
+		return ld_cli_error("%s", err.msg);
+	return 0;
+}
+
+int ld_cmd_ls(int argc, char **argv)
+{
+	if (argc != 2 || argv[1][0] == '-') {
+		fputs("usage: llamadbg ls TRACE_FILE\n", argc == 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr);
+		return argc == 2 && strcmp(argv[1], "--help") == 0 ? 0 : 1;
+	}
+	struct ld_trace tr;
+	if (open_trace(argv[1], &tr) != 0)
+		return 1;
+	const struct ld_config *c = &tr.cfg;
+	printf("%s: %zu tensors; model dim %d, %d layers, %d heads (%d KV), head_dim %d, ffn %d, vocab %d\n",
+	       argv[1], tr.n, c->dim, c->n_layers, c->n_heads, c->n_kv_heads, c->head_dim, c->ffn_dim,
+	       c->vocab_size);
+	printf("tokens:");
+	for (size_t i = 0; i < tr.n_tokens; i++)
+		printf(" %d", (int)tr.tokens[i]);
+	if (tr.n_generated) {
+		printf("\ngenerated:");
+		for (size_t i = 0; i < tr.n_generated; i++)
+			printf(" %d", (int)tr.generated[i]);
+	}
+	printf("\n%-28s %-34s %12s %12s %12s %12s %5s %5s  %s\n", "name", "shape", "min", "max", "mean",
+	       "std", "nan", "inf", "src");
+	for (size_t i = 0; i < tr.n; i++) {
+		const struct ld_tensor *t = &tr.t[i];
+		struct ld_stats s;
+		char shape[128];
+		ld_tensor_stats(t, &s);
+		ld_tensor_shape_str(t, shape, sizeof shape);
+		printf("%-28s %-34s %12.5g %12.5g %12.5g %12.5g %5zu %5zu  %s\n", t->name, shape, s.min, s.max,
+		       s.mean, s.std, s.n_nan, s.n_posinf + s.n_neginf, t->src);
+	}
+	ld_trace_free(&tr);
+	return 0;
+}
+
+static const char dump_usage[] =
+	"usage: llamadbg dump TRACE_FILE [GLOB]... [-f npy|csv|txt] [-o DIR] [--force]\n";
+
+int ld_cmd_dump(int argc, char **argv)
+{
+	const char *dir = ".", *fmt_s = "npy";
+	int force = 0, rc = 1;
+	static const struct option opts[] = {
+		{"format", required_argument, 0, 'f'}, {"output", required_argument, 0, 'o'},
+		{"force", no_argument, 0, 'F'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+	};
+	optind = 1;
+	int c;
+	while ((c = getopt_long(argc, argv, "f:o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f': fmt_s = optarg; break;
+		case 'o': dir = optarg; break;
+		case 'F': force = 1; break;
+		case 'h': fputs(dump_usage, stdout); return 0;
+		default: fputs(dump_usage, stderr); return 1;
+		}
+	}
+	if (optind >= argc) {
+		fputs(dump_usage, stderr);
+		return 1;
+	}
+	int fmt = ld_dump_fmt_parse(fmt_s);
+	if (fmt < 0)
+		return ld_cli_error("-f: unknown format \"%s\" (expected npy, csv or txt)", fmt_s);
+	struct stat sb;
+	if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+		return ld_cli_error("%s: not a directory", dir);
+	const char *path = argv[optind];
+	char **globs = argv + optind + 1;
+	int n_globs = argc - optind - 1;
+	struct ld_trace tr;
+	if (open_trace(path, &tr) != 0)
+		return 1;
+	size_t written = 0;
+	int *matched = calloc((size_t)n_globs + 1, sizeof *matched);
+	if (!matched) {
+		ld_trace_free(&tr);
+		return ld_cli_error("out of memory");
+	}
+	for (size_t i = 0; i < tr.n; i++) {
+		const struct ld_tensor *t = &tr.t[i];
+		int want = n_globs == 0;
+		for (int g = 0; g < n_globs; g++)
+			if (fnmatch(globs[g], t->name, 0) == 0)
+				want = matched[g] = 1;
+		if (!want)
+			continue;
+		char file[160];
+		snprintf(file, sizeof file, "%s.%s", t->name, ld_dump_fmt_ext((enum ld_dump_fmt)fmt));
+		char *out = ld_path_join(dir, file);
+		struct ld_err err = {{0}};
+		struct ld_dump_view v = ld_dump_view_of(t);
+		enum ld_status st = out ? ld_dump_write(out, (enum ld_dump_fmt)fmt, &v, force, &err)
+		                        : ld_fail(&err, LD_ERR_NOMEM, "out of memory");
+		if (st == LD_OK)
+			printf("%s\n", out);
+		free(out);
+		if (st != LD_OK) {
+			ld_cli_error("%s", err.msg);
+			goto out;
+		}
+		written++;
+	}
+	for (int g = 0; g < n_globs; g++)
+		if (!matched[g]) {
+			ld_cli_error("%s: no tensor matches \"%s\"", path, globs[g]);
+			goto out;
+		}
+	rc = 0;
+out:
+	free(matched);
+	ld_trace_free(&tr);
+	return rc;
+}

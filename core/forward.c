@@ -1,0 +1,353 @@
+/* forward.c - the LLaMA 3 forward pass, as a textbook.
+ *
+ * Read this file top to bottom: it is the whole model. Every intermediate
+ * tensor is handed to RECORD() right after it is computed, under the name
+ * the catalogue (trace_points.h) gives it; the recorder copies it into the
+ * trace if the user asked for it.
+ *
+ * Shapes: T tokens in this pass, starting at position start_pos; S =
+ * start_pos + T positions visible to the last token; D model dim; H query
+ * heads, KV key/value heads, hd head dim; F feed-forward dim; V vocabulary.
+ * Activations are f32 and row-major: x[t*D + d] is dimension d of token t.
+ */
+#include "forward.h"
+
+#include <fnmatch.h>
+#include <stdio.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+
+/* Everything one generation needs: the model, the KV cache, scratch. */
+struct run {
+	const struct ld_model *m;
+	const struct ld_forward_opts *opts;
+	struct ld_trace *tr;
+	int step;            /* 0 = the prompt pass, s = decode step s */
+	enum ld_status st;   /* first recording failure (out of memory) */
+	struct ld_err *err;
+
+	size_t max_T;        /* most tokens in one pass (the prompt) */
+	size_t max_S;        /* positions the cache holds: prompt + generated */
+	double *inv_freq;    /* (hd/2) RoPE speeds */
+	float *k_cache;      /* (n_layers, max_S, KV*hd) keys after RoPE */
+	float *v_cache;      /* (n_layers, max_S, KV*hd) values */
+
+	/* scratch, sized for max_T tokens */
+	float *x;            /* (T, D) the residual stream */
+	float *h;            /* (T, D) normed input of a sub-layer */
+	float *rms;          /* (T) RMSNorm scales */
+	float *q, *q_rope;   /* (T, H*hd) */
+	float *k, *v;        /* (T, KV*hd) */
+	float *k_rope;       /* (T, KV*hd) */
+	float *scores;       /* (H, T, max_S) */
+	float *probs;        /* (H, T, max_S) */
+	float *attn;         /* (T, H*hd) */
+	float *proj;         /* (T, D) attn_out / ffn_out */
+	float *gate, *up, *act; /* (T, F) */
+	float *logits;       /* (T, V) */
+};
+
+int ld_forward_wants(const struct ld_forward_opts *opts, const char *name)
+{
+	if (!opts || opts->n_only == 0)
+		return 1;
+	for (size_t i = 0; i < opts->n_only; i++)
+		if (fnmatch(opts->only[i], name, 0) == 0)
+			return 1;
+	return 0;
+}
+
+/* Copy a tensor into the trace if it was asked for. */
+static void record(struct run *r, enum ld_point p, int layer, const void *data, enum ld_dtype dtype,
+                   int line, const size_t *shape, int ndim)
+{
+	char name[96];
+	if (r->st != LD_OK)
+		return;
+	ld_point_name(name, sizeof name, p, r->step, layer);
+	if (!ld_forward_wants(r->opts, name))
+		return;
+	char src[64];
+	snprintf(src, sizeof src, "core/forward.c:%d", line);
+	r->st = ld_trace_add(r->tr, name, p, r->step, layer, dtype, shape, ndim, data, src, r->err);
+}
+
+/* RECORD(point, layer, data, dims...): record a float32 tensor here. */
+#define RECORD(p, layer, data, ...)                                                           \
+	record(r, LD_PT_##p, layer, data, LD_F32, __LINE__, (const size_t[]){__VA_ARGS__},       \
+	       (int)(sizeof((const size_t[]){__VA_ARGS__}) / sizeof(size_t)))
+
+/* One pass of T tokens at positions start_pos .. start_pos+T-1. Keys and
+ * values of earlier positions come from the cache; this pass's are added. */
+static void forward_pass(struct run *r, const int32_t *tokens, size_t T, size_t start_pos)
+{
+	const struct ld_model *m = r->m;
+	const struct ld_config *c = &m->cfg;
+	const size_t D = (size_t)c->dim, F = (size_t)c->ffn_dim, V = (size_t)c->vocab_size;
+	const int H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim;
+	const size_t q_dim = (size_t)H * hd, kv_dim = (size_t)KV * hd;
+	const size_t S = start_pos + T;        /* positions the last query can see */
+	const int group = H / KV;              /* query heads sharing one KV head (GQA) */
+	const float scale = 1.0f / sqrtf((float)hd);
+
+	record(r, LD_PT_TOKENS, -1, tokens, LD_I32, __LINE__, (const size_t[]){T}, 1);
+
+	/* Embedding: each token id selects one row of the table. */
+	for (size_t t = 0; t < T; t++)
+		ld_weight_row(r->x + t * D, &m->tok_embeddings, (size_t)tokens[t]);
+	RECORD(EMBED, -1, r->x, T, D);
+
+	for (int l = 0; l < c->n_layers; l++) {
+		const struct ld_layer *L = &m->layers[l];
+		float *k_cache = r->k_cache + (size_t)l * r->max_S * kv_dim;
+		float *v_cache = r->v_cache + (size_t)l * r->max_S * kv_dim;
+
+		/* Attention RMSNorm: normalise each token's row, then apply the gain. */
+		for (size_t t = 0; t < T; t++)
+			r->rms[t] = ld_rmsnorm(r->h + t * D, r->x + t * D, L->attn_norm, D, c->norm_eps);
+		RECORD(ATTN_RMS, l, r->rms, T);
+		RECORD(ATTN_NORM, l, r->h, T, D);
+
+		/* Queries, keys, values: three projections of the same normed input.
+		 * K and V have only KV heads; each is shared by `group` query heads. */
+		ld_matmul(r->q, r->h, &L->wq, T);
+		ld_matmul(r->k, r->h, &L->wk, T);
+		ld_matmul(r->v, r->h, &L->wv, T);
+		RECORD(Q, l, r->q, T, H, hd);
+		RECORD(K, l, r->k, T, KV, hd);
+		RECORD(V, l, r->v, T, KV, hd);
+
+		/* RoPE: rotate each (2j, 2j+1) pair of q and k by an angle that grows
+		 * with the position, so q.k depends on how far apart two tokens are. */
+		memcpy(r->q_rope, r->q, T * q_dim * sizeof(float));
+		memcpy(r->k_rope, r->k, T * kv_dim * sizeof(float));
+		for (size_t t = 0; t < T; t++) {
+			ld_rope(r->q_rope + t * q_dim, H, hd, start_pos + t, r->inv_freq);
+			ld_rope(r->k_rope + t * kv_dim, KV, hd, start_pos + t, r->inv_freq);
+		}
+		RECORD(Q_ROPE, l, r->q_rope, T, H, hd);
+		RECORD(K_ROPE, l, r->k_rope, T, KV, hd);
+
+		/* The KV cache: this pass's keys and values join the earlier ones,
+		 * so a decode step computes only its own token's k and v. */
+		memcpy(k_cache + start_pos * kv_dim, r->k_rope, T * kv_dim * sizeof(float));
+		memcpy(v_cache + start_pos * kv_dim, r->v, T * kv_dim * sizeof(float));
+
+		/* Scores: how well query t matches key s, scaled by 1/sqrt(hd) so the
+		 * softmax does not saturate. The causal mask: a token may not look at
+		 * later positions, so those scores are -inf (weight 0 after softmax).
+		 * Attention is the only step that mixes information across tokens. */
+		#pragma omp parallel for schedule(static) if (T * S * q_dim > 65536)
+		for (int h = 0; h < H; h++) {
+			const int g = h / group; /* GQA: query head h reads KV head h / group */
+			for (size_t t = 0; t < T; t++) {
+				const float *qv = r->q_rope + t * q_dim + (size_t)h * hd;
+				float *row = r->scores + ((size_t)h * T + t) * S;
+				for (size_t s = 0; s < S; s++) {
+					if (s > start_pos + t) {
+						row[s] = -INFINITY;
+						continue;
+					}
+					const float *kv = k_cache + s * kv_dim + (size_t)g * hd;
+					float dot = 0;
+					for (int d = 0; d < hd; d++)
+						dot += qv[d] * kv[d];
+					row[s] = dot * scale;
+				}
+				/* Softmax over the keys turns scores into weights that sum to 1. */
+				float *prow = r->probs + ((size_t)h * T + t) * S;
+				memcpy(prow, row, S * sizeof(float));
+				ld_softmax(prow, S);
+				/* The head's output: the weighted sum of the values. */
+				float *out = r->attn + t * q_dim + (size_t)h * hd;
+				for (int d = 0; d < hd; d++)
+					out[d] = 0;
+				for (size_t s = 0; s <= start_pos + t; s++) {
+					const float *vv = v_cache + s * kv_dim + (size_t)g * hd;
+					for (int d = 0; d < hd; d++)
+						out[d] += prow[s] * vv[d];
+				}
+			}
+		}
+		RECORD(SCORES, l, r->scores, (size_t)H, T, S);
+		RECORD(PROBS, l, r->probs, (size_t)H, T, S);
+		RECORD(ATTN, l, r->attn, T, H, hd);
+
+		/* Output projection: the heads, concatenated, mixed back into D dims. */
+		ld_matmul(r->proj, r->attn, &L->wo, T);
+		RECORD(ATTN_OUT, l, r->proj, T, D);
+
+		/* Residual: attention adds to the stream; it never replaces it. */
+		for (size_t i = 0; i < T * D; i++)
+			r->x[i] += r->proj[i];
+		RECORD(RESID_MID, l, r->x, T, D);
+
+		/* FFN RMSNorm. */
+		for (size_t t = 0; t < T; t++)
+			r->rms[t] = ld_rmsnorm(r->h + t * D, r->x + t * D, L->ffn_norm, D, c->norm_eps);
+		RECORD(FFN_RMS, l, r->rms, T);
+		RECORD(FFN_NORM, l, r->h, T, D);
+
+		/* SwiGLU feed-forward: silu(h w1) gates (h w3), element by element,
+		 * then w2 brings the F-wide result back to D. Each token alone. */
+		ld_matmul(r->gate, r->h, &L->w1, T);
+		ld_matmul(r->up, r->h, &L->w3, T);
+		RECORD(FFN_GATE, l, r->gate, T, F);
+		RECORD(FFN_UP, l, r->up, T, F);
+		for (size_t i = 0; i < T * F; i++)
+			r->act[i] = ld_silu(r->gate[i]) * r->up[i];
+		RECORD(FFN_ACT, l, r->act, T, F);
+		ld_matmul(r->proj, r->act, &L->w2, T);
+		RECORD(FFN_OUT, l, r->proj, T, D);
+
+		/* Residual again: the layer's output is the next layer's input. */
+		for (size_t i = 0; i < T * D; i++)
+			r->x[i] += r->proj[i];
+		RECORD(RESID_OUT, l, r->x, T, D);
+	}
+
+	/* Final RMSNorm, then the output layer scores every vocabulary entry. */
+	for (size_t t = 0; t < T; t++)
+		r->rms[t] = ld_rmsnorm(r->h + t * D, r->x + t * D, m->norm, D, c->norm_eps);
+	RECORD(FINAL_RMS, -1, r->rms, T);
+	RECORD(FINAL_NORM, -1, r->h, T, D);
+	ld_matmul(r->logits, r->h, &m->output, T);
+	RECORD(LOGITS, -1, r->logits, T, V);
+}
+
+/* Greedy decoding: the highest logit wins (the first one on a tie; NaN never). */
+static int32_t argmax(const float *x, size_t n)
+{
+	size_t best = 0;
+	for (size_t i = 1; i < n; i++)
+		if (x[i] > x[best] || (isnan(x[best]) && !isnan(x[i])))
+			best = i;
+	return (int32_t)best;
+}
+
+static int is_eos(const struct ld_config *c, int32_t id)
+{
+	for (int i = 0; i < c->n_eos; i++)
+		if (c->eos_ids[i] == id)
+			return 1;
+	return 0;
+}
+
+static void run_free(struct run *r)
+{
+	float **bufs[] = {&r->k_cache, &r->v_cache, &r->x, &r->h, &r->rms, &r->q, &r->q_rope, &r->k,
+	                  &r->v, &r->k_rope, &r->scores, &r->probs, &r->attn, &r->proj, &r->gate,
+	                  &r->up, &r->act, &r->logits};
+	for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+		free(*bufs[i]);
+		*bufs[i] = NULL;
+	}
+	free(r->inv_freq);
+	r->inv_freq = NULL;
+}
+
+static int run_alloc(struct run *r)
+{
+	const struct ld_config *c = &r->m->cfg;
+	const size_t T = r->max_T, S = r->max_S, D = (size_t)c->dim, F = (size_t)c->ffn_dim;
+	const size_t q_dim = (size_t)c->n_heads * c->head_dim, kv_dim = (size_t)c->n_kv_heads * c->head_dim;
+	const size_t cache = (size_t)c->n_layers * S * kv_dim;
+	struct { float **p; size_t n; } bufs[] = {
+		{&r->k_cache, cache}, {&r->v_cache, cache}, {&r->x, T * D}, {&r->h, T * D},
+		{&r->rms, T}, {&r->q, T * q_dim}, {&r->q_rope, T * q_dim}, {&r->k, T * kv_dim},
+		{&r->v, T * kv_dim}, {&r->k_rope, T * kv_dim}, {&r->scores, (size_t)c->n_heads * T * S},
+		{&r->probs, (size_t)c->n_heads * T * S}, {&r->attn, T * q_dim}, {&r->proj, T * D},
+		{&r->gate, T * F}, {&r->up, T * F}, {&r->act, T * F},
+		{&r->logits, T * (size_t)c->vocab_size},
+	};
+	for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+		if (!(*bufs[i].p = calloc(bufs[i].n ? bufs[i].n : 1, sizeof(float))))
+			return -1;
+	return (r->inv_freq = calloc((size_t)c->head_dim / 2, sizeof(double))) ? 0 : -1;
+}
+
+enum ld_status ld_forward(const struct ld_model *m, const int32_t *tokens, size_t n_tokens,
+                          const struct ld_forward_opts *opts, struct ld_trace *tr,
+                          struct ld_err *err)
+{
+	static const struct ld_forward_opts defaults = {0};
+	const struct ld_config *c = &m->cfg;
+	struct run r = {.m = m, .opts = opts ? opts : &defaults, .tr = tr, .err = err, .st = LD_OK};
+	int n_gen = r.opts->n_generate;
+
+	/* Check the request against the model before allocating anything. */
+	if (n_tokens == 0)
+		return ld_fail(err, LD_ERR_USAGE, "the prompt is empty: nothing to run");
+	if (n_gen < 0)
+		return ld_fail(err, LD_ERR_USAGE, "cannot generate %d tokens", n_gen);
+	for (size_t t = 0; t < n_tokens; t++)
+		if (tokens[t] < 0 || tokens[t] >= c->vocab_size)
+			return ld_fail(err, LD_ERR_RANGE,
+			               "token id %d at position %zu is outside the vocabulary (vocab_size %d)",
+			               (int)tokens[t], t, c->vocab_size);
+	/* Every generated token but the last is fed back at the next position. */
+	size_t positions = n_tokens + (n_gen > 1 ? (size_t)n_gen - 1 : 0);
+	if (positions > (size_t)c->max_pos)
+		return ld_fail(err, LD_ERR_RANGE,
+		               "%zu prompt tokens + %d to generate need %zu positions, more than "
+		               "max_position_embeddings %d",
+		               n_tokens, n_gen, positions, c->max_pos);
+
+	r.max_T = n_tokens;
+	r.max_S = positions;
+	if (run_alloc(&r) != 0) {
+		run_free(&r);
+		return ld_fail(err, LD_ERR_NOMEM, "out of memory for %zu positions", positions);
+	}
+
+	/* The trace remembers what made it. */
+	tr->cfg = *c;
+	free(tr->tokens);
+	free(tr->generated);
+	tr->tokens = malloc(n_tokens * sizeof *tr->tokens);
+	tr->generated = calloc((size_t)n_gen + 1, sizeof *tr->generated);
+	tr->n_tokens = tr->n_generated = 0;
+	if (!tr->tokens || !tr->generated) {
+		run_free(&r);
+		return ld_fail(err, LD_ERR_NOMEM, "out of memory");
+	}
+	memcpy(tr->tokens, tokens, n_tokens * sizeof *tokens);
+	tr->n_tokens = n_tokens;
+
+	/* RoPE speeds depend only on the config: computed once. */
+	ld_rope_freqs(r.inv_freq, c->head_dim, c->rope_theta, &c->rope_scaling);
+	{
+		size_t half = (size_t)c->head_dim / 2;
+		float *f = malloc(half * sizeof *f);
+		if (!f) {
+			run_free(&r);
+			return ld_fail(err, LD_ERR_NOMEM, "out of memory");
+		}
+		for (size_t j = 0; j < half; j++)
+			f[j] = (float)r.inv_freq[j];
+		record(&r, LD_PT_ROPE_FREQS, -1, f, LD_F32, __LINE__, (const size_t[]){half}, 1);
+		free(f);
+	}
+
+	/* The prompt: all tokens in one pass. */
+	forward_pass(&r, tokens, n_tokens, 0);
+
+	/* Generation: the argmax of the last position's logits is the next
+	 * token; feed it back at the next position, reusing the cache. */
+	const size_t V = (size_t)c->vocab_size;
+	int32_t next = argmax(r.logits + (n_tokens - 1) * V, V);
+	for (int s = 1; n_gen > 0 && r.st == LD_OK; s++) {
+		tr->generated[tr->n_generated++] = next;
+		if ((int)tr->n_generated == n_gen || is_eos(c, next))
+			break;
+		r.step = s;
+		forward_pass(&r, &next, 1, n_tokens + (size_t)s - 1);
+		next = argmax(r.logits, V);
+	}
+	enum ld_status st = r.st;
+	run_free(&r);
+	return st;
+}

@@ -1,0 +1,422 @@
+/* matmul.c - out (T, rows) = x (T, cols) @ W^T, the one hot kernel.
+ *
+ *     PyTorch: out = x @ W.T        (W as stored: [rows, cols], nn.Linear's
+ *                                    [out_features, in_features])
+ *
+ * Almost all of a forward pass's time is spent here: q, k, v, o, gate, up,
+ * down and the output layer are all this product, with T = the number of
+ * tokens in flight (17 for the seed prompt, 1 per decode step).
+ *
+ * Memory bound or compute bound?
+ *   Each weight element is read once (2 bytes in bf16) and used for T
+ *   multiply-adds. At ~24 GB/s the weights arrive at ~12 G elements/s, so
+ *   with T = 1 (decode) the best possible is ~24 GFLOP/s: the job is to
+ *   stream W at full bandwidth. With T = 17 the same stream could feed
+ *   ~400 GFLOP/s, twice the ~197 GFLOP/s FMA peak of two cores: the job is
+ *   to keep the FMA units busy, which means loading each weight once for
+ *   all tokens and each x value once for several rows.
+ *
+ * The AVX2 path, from the inside out:
+ *   tile     R rows (2, or 4 when T <= 2) x TB tokens (<= 5) of 8-lane f32
+ *            accumulators, 10 of the 16 ymm registers. Each step of 16
+ *            columns widens 16 weights per row in registers (bf16: shift
+ *            left by 16; f16: F16C vcvtph2ps; f32: as is) and does R*TB*2
+ *            FMAs; each weight feeds TB FMAs and each x vector R FMAs. At
+ *            the end the 8 lanes are summed into out[t][r].
+ *   kc block the tiles of one row group walk kc columns; kc is chosen so
+ *            that the x columns of the block for all T tokens (T*kc*4
+ *            bytes) stay in the 32 KB L1 cache while every row group of
+ *            the chunk reuses them.
+ *   chunk    64 rows; its weights stream from memory once, block by block.
+ *            OpenMP splits the chunks statically between the threads, so
+ *            each core streams its own contiguous part of W.
+ *   bf16     a 32-byte load holds 16 bf16 values; as 8 u32 lanes, lane i is
+ *            w[2i] | w[2i+1] << 16, so (lane << 16) is w[2i] as a float and
+ *            (lane & 0xffff0000) is w[2i+1]: two cheap integer ops widen 16
+ *            weights. x is packed once per call to match: each group of 16
+ *            columns holds the even columns, then the odd ones.
+ *   x pack   x is copied (T*cols floats, cheap next to rows*T*cols FMAs) into
+ *            groups of 16 columns x all tokens, so a tile reads it in order.
+ *   tail     columns beyond the last multiple of 16 are added one by one.
+ *
+ * The scalar path does the same sums in plain C (a row widened block by
+ * block, then one dot product per token): same results up to float
+ * rounding, on any CPU. No fast-math anywhere: NaN and Inf in x or W reach
+ * out exactly as IEEE arithmetic says.
+ */
+#include "matmul.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define LD_HAVE_AVX2_PATH 1
+#endif
+
+/* Bytes per stored weight element: 4 for F32, 2 for BF16 and F16. */
+static size_t elem_size(enum ld_dtype dt)
+{
+	assert(dt == LD_F32 || dt == LD_BF16 || dt == LD_F16);
+	return dt == LD_F32 ? 4 : 2;
+}
+
+/* Where logical row r is stored. */
+static const unsigned char *row_ptr(const struct ld_weight *w, size_t r)
+{
+	size_t stored = w->row_map ? w->row_map[r] : r;
+	assert(stored < w->rows);
+	return (const unsigned char *)w->data + stored * w->cols * elem_size(w->dtype);
+}
+
+/* Widen n stored elements to f32. Reads through memcpy, so a tensor at any
+ * byte offset in a file works. */
+static void widen(float *out, const unsigned char *src, enum ld_dtype dt, size_t n)
+{
+	uint16_t h;
+	switch (dt) {
+	case LD_F32:
+		memcpy(out, src, n * sizeof *out);
+		break;
+	case LD_BF16:
+		for (size_t i = 0; i < n; i++) {
+			memcpy(&h, src + 2 * i, 2);
+			out[i] = ld_bf16_to_f32(h);
+		}
+		break;
+	case LD_F16:
+		for (size_t i = 0; i < n; i++) {
+			memcpy(&h, src + 2 * i, 2);
+			out[i] = ld_f16_to_f32(h);
+		}
+		break;
+	default:
+		assert(!"ld_matmul: weight dtype must be F32, BF16 or F16");
+	}
+}
+
+void ld_weight_row(float *out, const struct ld_weight *w, size_t r)
+{
+	assert(r < w->rows);
+	widen(out, row_ptr(w, r), w->dtype, w->cols);
+}
+
+/* ---- portable path ------------------------------------------------------ */
+
+enum { SCALAR_BLOCK = 256 }; /* columns of a row widened at a time (1 KB) */
+
+/* One row at a time: widen a block of it, then dot it with every token. */
+static void matmul_scalar(float *out, const float *x, const struct ld_weight *w, size_t T)
+{
+	const size_t rows = w->rows, cols = w->cols;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+	for (size_t r = 0; r < rows; r++) {
+		float wbuf[SCALAR_BLOCK];
+		const unsigned char *row = row_ptr(w, r);
+		const size_t esz = elem_size(w->dtype);
+		for (size_t t = 0; t < T; t++)
+			out[t * rows + r] = 0.0f;
+		for (size_t k0 = 0; k0 < cols; k0 += SCALAR_BLOCK) {
+			size_t n = cols - k0 < SCALAR_BLOCK ? cols - k0 : SCALAR_BLOCK;
+			widen(wbuf, row + k0 * esz, w->dtype, n);
+			for (size_t t = 0; t < T; t++) {
+				const float *xt = x + t * cols + k0;
+				float s = 0.0f;
+				for (size_t i = 0; i < n; i++)
+					s += wbuf[i] * xt[i];
+				out[t * rows + r] += s;
+			}
+		}
+	}
+}
+
+/* ---- AVX2 + FMA + F16C path --------------------------------------------- */
+#ifdef LD_HAVE_AVX2_PATH
+
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+#define AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))
+
+enum {
+	CHUNK_ROWS = 64,        /* rows per OpenMP work item */
+	TB_MAX = 5,             /* tokens per tile */
+	L1_X_BYTES = 16 * 1024, /* budget for the x block (T x kc floats) in L1 */
+};
+
+/* Copy x's first cols16 columns into xp: for each group of 16 columns, all
+ * T tokens one after the other (16 floats each), so that a tile walking the
+ * columns reads xp in order. With split (BF16) each token's 16 floats are the
+ * even columns then the odd ones, matching how a bf16 load is widened. */
+static void pack_x(float *xp, const float *x, size_t T, size_t cols, size_t cols16, int split)
+{
+	for (size_t g = 0; g < cols16 / 16; g++)
+		for (size_t t = 0; t < T; t++) {
+			const float *src = x + t * cols + g * 16;
+			float *dst = xp + (g * T + t) * 16;
+			if (split) {
+				for (int j = 0; j < 8; j++) {
+					dst[j] = src[2 * j];
+					dst[8 + j] = src[2 * j + 1];
+				}
+			} else {
+				memcpy(dst, src, 16 * sizeof *dst);
+			}
+		}
+}
+
+/* Stored weights p[0..16) widened: the first 8 (F32, F16) or the even ones
+ * (BF16) ... */
+AVX2_INLINE __m256 w_lo(enum ld_dtype dt, const unsigned char *p)
+{
+	if (dt == LD_F32)
+		return _mm256_loadu_ps((const float *)p);
+	if (dt == LD_F16)
+		return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+	return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)p), 16));
+}
+
+/* ... and the last 8 (F32, F16) or the odd ones (BF16). */
+AVX2_INLINE __m256 w_hi(enum ld_dtype dt, const unsigned char *p)
+{
+	if (dt == LD_F32)
+		return _mm256_loadu_ps((const float *)p + 8);
+	if (dt == LD_F16)
+		return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p + 1));
+	return _mm256_castsi256_ps(_mm256_and_si256(_mm256_loadu_si256((const __m256i *)p),
+	                                            _mm256_set1_epi32((int)0xffff0000u)));
+}
+
+/* Sum of the 8 lanes. */
+AVX2_INLINE float hsum(__m256 v)
+{
+	__m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_add_ss(s, _mm_movehdup_ps(s));
+	return _mm_cvtss_f32(s);
+}
+
+/* What one tile works on. */
+struct tile {
+	const unsigned char *w[4]; /* the R stored rows (logical rows r0..r0+R) */
+	const float *xp;           /* packed x */
+	size_t T;                  /* tokens in xp */
+	size_t t0;                 /* first token of the tile */
+	size_t k0, k1;             /* columns [k0, k1), multiples of 16 */
+	float *out;                /* (T, ldo) */
+	size_t ldo;                /* rows of W */
+	size_t r0;                 /* first logical row */
+	int accumulate;            /* add to out (later kc blocks) or store */
+};
+
+/* out[t0..t0+TB][r0..r0+R] (+)= W[r0..r0+R][k0..k1] . x[t][k0..k1].
+ * R, TB and dt are constants at every call, so the loops unroll and acc
+ * lives in registers. Written in two halves (lo, hi) so that only R weight
+ * vectors are live at once: R*TB + R + 2 <= 16 registers. */
+AVX2_INLINE void tile_kernel(enum ld_dtype dt, int R, int TB, const struct tile *a)
+{
+	const size_t esz = dt == LD_F32 ? 4 : 2;
+	const size_t xstep = a->T * 16; /* floats between column groups in xp */
+	const float *xk = a->xp + (a->k0 / 16 * a->T + a->t0) * 16;
+	__m256 acc[4][TB_MAX];
+
+#pragma GCC unroll 4
+	for (int r = 0; r < R; r++)
+#pragma GCC unroll 8
+		for (int t = 0; t < TB; t++)
+			acc[r][t] = _mm256_setzero_ps();
+
+	for (size_t k = a->k0; k < a->k1; k += 16, xk += xstep) {
+		__m256 wv[4];
+#pragma GCC unroll 4
+		for (int r = 0; r < R; r++)
+			wv[r] = w_lo(dt, a->w[r] + k * esz);
+#pragma GCC unroll 8
+		for (int t = 0; t < TB; t++) {
+			__m256 xv = _mm256_loadu_ps(xk + t * 16);
+#pragma GCC unroll 4
+			for (int r = 0; r < R; r++)
+				acc[r][t] = _mm256_fmadd_ps(wv[r], xv, acc[r][t]);
+		}
+#pragma GCC unroll 4
+		for (int r = 0; r < R; r++)
+			wv[r] = w_hi(dt, a->w[r] + k * esz);
+#pragma GCC unroll 8
+		for (int t = 0; t < TB; t++) {
+			__m256 xv = _mm256_loadu_ps(xk + t * 16 + 8);
+#pragma GCC unroll 4
+			for (int r = 0; r < R; r++)
+				acc[r][t] = _mm256_fmadd_ps(wv[r], xv, acc[r][t]);
+		}
+	}
+
+#pragma GCC unroll 4
+	for (int r = 0; r < R; r++)
+#pragma GCC unroll 8
+		for (int t = 0; t < TB; t++) {
+			float *o = a->out + (a->t0 + t) * a->ldo + a->r0 + r;
+			float s = hsum(acc[r][t]);
+			*o = a->accumulate ? *o + s : s;
+		}
+}
+
+/* One function per dtype with a case per tile shape, so each tile_kernel
+ * is compiled with constant R and TB. R is 1, 2 or 4; TB is 1..TB_MAX. */
+#define TILE_CASES(DT)                                                            \
+	switch (R * 16 + TB) {                                                        \
+	case 0x11: tile_kernel(DT, 1, 1, a); break;                                  \
+	case 0x12: tile_kernel(DT, 1, 2, a); break;                                  \
+	case 0x13: tile_kernel(DT, 1, 3, a); break;                                  \
+	case 0x14: tile_kernel(DT, 1, 4, a); break;                                  \
+	case 0x15: tile_kernel(DT, 1, 5, a); break;                                  \
+	case 0x21: tile_kernel(DT, 2, 1, a); break;                                  \
+	case 0x22: tile_kernel(DT, 2, 2, a); break;                                  \
+	case 0x23: tile_kernel(DT, 2, 3, a); break;                                  \
+	case 0x24: tile_kernel(DT, 2, 4, a); break;                                  \
+	case 0x25: tile_kernel(DT, 2, 5, a); break;                                  \
+	case 0x41: tile_kernel(DT, 4, 1, a); break;                                  \
+	case 0x42: tile_kernel(DT, 4, 2, a); break;                                  \
+	default: assert(!"no such tile shape");                                       \
+	}
+
+AVX2 static void tile_f32(int R, int TB, const struct tile *a) { TILE_CASES(LD_F32) }
+AVX2 static void tile_bf16(int R, int TB, const struct tile *a) { TILE_CASES(LD_BF16) }
+AVX2 static void tile_f16(int R, int TB, const struct tile *a) { TILE_CASES(LD_F16) }
+
+AVX2 static void tile_run(enum ld_dtype dt, int R, int TB, const struct tile *a)
+{
+	if (dt == LD_BF16)
+		tile_bf16(R, TB, a);
+	else if (dt == LD_F16)
+		tile_f16(R, TB, a);
+	else
+		tile_f32(R, TB, a);
+}
+
+/* Rows [r0, r0+nr) of out: every kc block, every row group, every token
+ * block; then the leftover columns one by one. */
+AVX2 static void chunk_avx2(float *out, const float *x, const float *xp,
+                            const struct ld_weight *w, size_t T,
+                            size_t r0, size_t nr, size_t kc, int R)
+{
+	const size_t rows = w->rows, cols = w->cols, cols16 = cols & ~(size_t)15;
+	/* Token blocks as even as possible: T = 17 -> 5, 4, 4, 4. */
+	const size_t nblk = (T + TB_MAX - 1) / TB_MAX;
+	struct tile a = {.xp = xp, .T = T, .out = out, .ldo = rows};
+
+	for (size_t k0 = 0; k0 < cols16; k0 += kc) {
+		a.k0 = k0;
+		a.k1 = cols16 - k0 < kc ? cols16 : k0 + kc;
+		a.accumulate = k0 > 0;
+		for (size_t r = r0; r < r0 + nr;) {
+			int rr = r0 + nr - r >= (size_t)R ? R : 1; /* leftover rows: one by one */
+			for (int i = 0; i < rr; i++)
+				a.w[i] = row_ptr(w, r + i);
+			a.r0 = r;
+			for (size_t b = 0, t0 = 0; b < nblk; b++) {
+				size_t tb = T / nblk + (b < T % nblk);
+				a.t0 = t0;
+				tile_run(w->dtype, rr, (int)tb, &a);
+				t0 += tb;
+			}
+			r += (size_t)rr;
+		}
+	}
+
+	if (cols16 == cols && cols16 > 0)
+		return; /* no tail (cols == 0 still has to write zeros) */
+	const size_t esz = elem_size(w->dtype);
+	float wt[16];
+	for (size_t r = r0; r < r0 + nr; r++) {
+		widen(wt, row_ptr(w, r) + cols16 * esz, w->dtype, cols - cols16);
+		for (size_t t = 0; t < T; t++) {
+			float s = cols16 ? out[t * rows + r] : 0.0f;
+			for (size_t c = cols16; c < cols; c++)
+				s += wt[c - cols16] * x[t * cols + c];
+			out[t * rows + r] = s;
+		}
+	}
+}
+
+/* Returns 0 if the scratch buffer for packed x cannot be allocated. */
+AVX2 static int matmul_avx2(float *out, const float *x, const struct ld_weight *w, size_t T)
+{
+	const size_t rows = w->rows, cols = w->cols, cols16 = cols & ~(size_t)15;
+	float *xp = NULL;
+	if (cols16) {
+		size_t bytes = (T * cols16 * sizeof(float) + 63) & ~(size_t)63;
+		xp = aligned_alloc(64, bytes);
+		if (!xp)
+			return 0;
+		pack_x(xp, x, T, cols, cols16, w->dtype == LD_BF16);
+	}
+
+	/* kc: as many columns as keep T x kc floats of x within the L1 budget,
+	 * a multiple of 64, at least 256 (for T = 17: 256; for T = 1: all). */
+	size_t kc = L1_X_BYTES / (T * sizeof(float)) & ~(size_t)63;
+	if (kc < 256)
+		kc = 256;
+	/* Few tokens: 4 rows per tile keep enough FMAs in flight. */
+	const int R = T <= 2 ? 4 : 2;
+	const size_t nchunks = (rows + CHUNK_ROWS - 1) / CHUNK_ROWS;
+
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+	for (size_t c = 0; c < nchunks; c++) {
+		size_t r0 = c * CHUNK_ROWS;
+		size_t nr = rows - r0 < CHUNK_ROWS ? rows - r0 : CHUNK_ROWS;
+		chunk_avx2(out, x, xp, w, T, r0, nr, kc, R);
+	}
+	free(xp);
+	return 1;
+}
+
+static int have_avx2(void)
+{
+	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+	       __builtin_cpu_supports("f16c");
+}
+#else
+static int have_avx2(void) { return 0; }
+#endif /* LD_HAVE_AVX2_PATH */
+
+/* ---- dispatch ------------------------------------------------------------ */
+
+enum ld_kernel ld_matmul_kernel(void)
+{
+	return have_avx2() ? LD_KERNEL_AVX2 : LD_KERNEL_SCALAR;
+}
+
+const char *ld_kernel_name(enum ld_kernel k)
+{
+	switch (k) {
+	case LD_KERNEL_AUTO: return "auto";
+	case LD_KERNEL_SCALAR: return "scalar";
+	case LD_KERNEL_AVX2: return "avx2";
+	}
+	return "?";
+}
+
+void ld_matmul_with(float *out, const float *x, const struct ld_weight *w, size_t T,
+                    enum ld_kernel k)
+{
+	assert(out && w && (x || T == 0) && (w->data || w->rows * w->cols == 0));
+	assert(w->dtype == LD_F32 || w->dtype == LD_BF16 || w->dtype == LD_F16);
+	if (T == 0 || w->rows == 0)
+		return;
+	if (k == LD_KERNEL_AUTO)
+		k = ld_matmul_kernel();
+#ifdef LD_HAVE_AVX2_PATH
+	/* The scalar path also catches a failed scratch allocation. */
+	if (k == LD_KERNEL_AVX2 && have_avx2() && matmul_avx2(out, x, w, T))
+		return;
+#endif
+	matmul_scalar(out, x, w, T);
+}
+
+void ld_matmul(float *out, const float *x, const struct ld_weight *w, size_t T)
+{
+	ld_matmul_with(out, x, w, T, LD_KERNEL_AUTO);
+}

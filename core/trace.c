@@ -1,0 +1,377 @@
+/* trace.c - the trace in memory, its statistics, and its file form.
+ *
+ * A saved trace is a plain safetensors file, so NumPy alone can read it:
+ * F32 tensors (I32 for token ids) in forward order, and __metadata__ with
+ *   "format"        "llamadbg-trace-1"
+ *   "config"        the model config as JSON
+ *   "points"        JSON list, forward order: {"name","axes","src","op"}
+ *   "tokens", "generated", "token_strings"  JSON lists
+ *   "prompt", "model"  strings (when known)
+ */
+#include "trace.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "safetensors.h"
+#include "util.h"
+
+#define TRACE_FORMAT "llamadbg-trace-1"
+
+void ld_trace_init(struct ld_trace *tr)
+{
+	memset(tr, 0, sizeof *tr);
+}
+
+static void free_token_str(struct ld_trace *tr)
+{
+	if (tr->token_str)
+		for (size_t i = 0; i < tr->n_tokens + tr->n_generated; i++)
+			free(tr->token_str[i]);
+	free(tr->token_str);
+	tr->token_str = NULL;
+}
+
+void ld_trace_free(struct ld_trace *tr)
+{
+	if (tr->owns_data)
+		for (size_t i = 0; i < tr->n; i++)
+			free(tr->t[i].data);
+	free(tr->t);
+	free_token_str(tr);
+	free(tr->tokens);
+	free(tr->generated);
+	free(tr->prompt);
+	free(tr->model_path);
+	ld_unmap_file(tr->map, tr->map_len);
+	memset(tr, 0, sizeof *tr);
+}
+
+size_t ld_tensor_numel(const struct ld_tensor *t)
+{
+	size_t n = 1;
+	for (int d = 0; d < t->ndim; d++)
+		n *= t->shape[d];
+	return n;
+}
+
+double ld_tensor_get(const struct ld_tensor *t, size_t i)
+{
+	if (t->dtype == LD_I32) {
+		int32_t v;
+		memcpy(&v, (const char *)t->data + i * 4, 4);
+		return v;
+	}
+	float f;
+	memcpy(&f, (const char *)t->data + i * 4, 4);
+	return f;
+}
+
+void ld_tensor_stats(const struct ld_tensor *t, struct ld_stats *s)
+{
+	memset(s, 0, sizeof *s);
+	size_t n = ld_tensor_numel(t), finite = 0;
+	double sum = 0, sumsq = 0, mn = INFINITY, mx = -INFINITY;
+	for (size_t i = 0; i < n; i++) {
+		double v = ld_tensor_get(t, i);
+		if (isnan(v)) {
+			s->n_nan++;
+		} else if (isinf(v)) {
+			if (v > 0)
+				s->n_posinf++;
+			else
+				s->n_neginf++;
+		} else {
+			finite++;
+			sum += v;
+			sumsq += v * v;
+			if (v < mn)
+				mn = v;
+			if (v > mx)
+				mx = v;
+		}
+	}
+	s->n = n;
+	if (finite) {
+		s->min = mn;
+		s->max = mx;
+		s->mean = sum / (double)finite;
+		double var = sumsq / (double)finite - s->mean * s->mean;
+		s->std = var > 0 ? sqrt(var) : 0;
+	}
+}
+
+void ld_tensor_shape_str(const struct ld_tensor *t, char *buf, size_t size)
+{
+	char axes[sizeof t->axes];
+	snprintf(axes, sizeof axes, "%s", t->axes);
+	char *save = NULL, *ax = strtok_r(axes, ",", &save);
+	size_t used = 0;
+	buf[0] = '\0';
+	for (int d = 0; d < t->ndim && used < size; d++) {
+		int w = snprintf(buf + used, size - used, "%s%s %zu", d ? " x " : "", ax ? ax : "dim", t->shape[d]);
+		if (w < 0)
+			break;
+		used += (size_t)w;
+		ax = strtok_r(NULL, ",", &save);
+	}
+}
+
+long ld_trace_find(const struct ld_trace *tr, const char *name)
+{
+	for (size_t i = 0; i < tr->n; i++)
+		if (strcmp(tr->t[i].name, name) == 0)
+			return (long)i;
+	return -1;
+}
+
+enum ld_status ld_trace_add(struct ld_trace *tr, const char *name, enum ld_point p, int step,
+                            int layer, enum ld_dtype dtype, const size_t *shape, int ndim,
+                            const void *data, const char *src, struct ld_err *err)
+{
+	if (ndim < 1 || ndim > LD_MAX_DIMS)
+		return ld_fail(err, LD_ERR_USAGE, "%s: %d dimensions", name, ndim);
+	if (tr->n == tr->cap) {
+		size_t cap = tr->cap ? tr->cap * 2 : 64;
+		struct ld_tensor *nt = realloc(tr->t, cap * sizeof *nt);
+		if (!nt)
+			return ld_fail(err, LD_ERR_NOMEM, "out of memory recording %s", name);
+		tr->t = nt;
+		tr->cap = cap;
+	}
+	struct ld_tensor *t = &tr->t[tr->n];
+	memset(t, 0, sizeof *t);
+	snprintf(t->name, sizeof t->name, "%s", name);
+	t->point = p;
+	t->step = step;
+	t->layer = layer;
+	t->dtype = dtype;
+	t->ndim = ndim;
+	for (int d = 0; d < ndim; d++)
+		t->shape[d] = shape[d];
+	snprintf(t->axes, sizeof t->axes, "%s", ld_point_info(p)->axes);
+	snprintf(t->src, sizeof t->src, "%s", src);
+	t->nbytes = ld_tensor_numel(t) * ld_dtype_size(dtype);
+	if (!(t->data = malloc(t->nbytes ? t->nbytes : 1)))
+		return ld_fail(err, LD_ERR_NOMEM, "out of memory recording %s (%zu bytes)", name, t->nbytes);
+	memcpy(t->data, data, t->nbytes);
+	tr->owns_data = 1;
+	tr->n++;
+	return LD_OK;
+}
+
+static json_t *ids_json(const int32_t *ids, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_integer(ids[i]));
+	return a;
+}
+
+/* json_dumps of a new reference, which it consumes. */
+static char *dump_new(json_t *v)
+{
+	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_decref(v);
+	return s;
+}
+
+enum ld_status ld_trace_save(const struct ld_trace *tr, const char *path, int force, struct ld_err *err)
+{
+	enum ld_status st = LD_OK;
+	enum { MAX_META = 10 };
+	const char *keys[MAX_META];
+	char *vals[MAX_META] = {0};
+	size_t n_meta = 0;
+	struct ld_st_out *out = calloc(tr->n + 1, sizeof *out);
+	if (!out)
+		return ld_fail(err, LD_ERR_NOMEM, "%s: out of memory", path);
+
+	json_t *points = json_array();
+	for (size_t i = 0; i < tr->n; i++) {
+		const struct ld_tensor *t = &tr->t[i];
+		out[i] = (struct ld_st_out){t->name, t->dtype, t->ndim, t->shape, t->data, t->nbytes};
+		json_array_append_new(points, json_pack("{s:s, s:s, s:s, s:s}", "name", t->name, "axes",
+		                                        t->axes, "src", t->src, "op",
+		                                        ld_point_info(t->point)->op));
+	}
+	keys[n_meta] = "format", vals[n_meta++] = strdup(TRACE_FORMAT);
+	keys[n_meta] = "config", vals[n_meta++] = ld_config_to_json(&tr->cfg);
+	keys[n_meta] = "points", vals[n_meta++] = dump_new(points);
+	keys[n_meta] = "tokens", vals[n_meta++] = dump_new(ids_json(tr->tokens, tr->n_tokens));
+	keys[n_meta] = "generated", vals[n_meta++] = dump_new(ids_json(tr->generated, tr->n_generated));
+	if (tr->token_str) {
+		json_t *a = json_array();
+		for (size_t i = 0; i < tr->n_tokens + tr->n_generated; i++)
+			json_array_append_new(a, json_string(tr->token_str[i] ? tr->token_str[i] : ""));
+		keys[n_meta] = "token_strings", vals[n_meta++] = dump_new(a);
+	}
+	if (tr->prompt)
+		keys[n_meta] = "prompt", vals[n_meta++] = strdup(tr->prompt);
+	if (tr->model_path)
+		keys[n_meta] = "model", vals[n_meta++] = strdup(tr->model_path);
+	for (size_t i = 0; i < n_meta; i++)
+		if (!vals[i]) {
+			st = ld_fail(err, LD_ERR_NOMEM, "%s: out of memory", path);
+			goto out;
+		}
+	st = ld_st_write(path, out, tr->n, keys, (const char *const *)vals, n_meta, force, err);
+out:
+	for (size_t i = 0; i < n_meta; i++)
+		free(vals[i]);
+	free(out);
+	return st;
+}
+
+/* Parse a JSON list of ints from metadata into a malloc'd array. */
+static enum ld_status parse_ids(const char *text, int32_t **ids, size_t *n, const char *path,
+                                const char *key, struct ld_err *err)
+{
+	*ids = NULL;
+	*n = 0;
+	if (!text)
+		return LD_OK;
+	json_t *a = json_loads(text, 0, NULL);
+	if (!json_is_array(a)) {
+		json_decref(a);
+		return ld_fail(err, LD_ERR_FORMAT, "%s: metadata \"%s\" is not a JSON list", path, key);
+	}
+	*ids = calloc(json_array_size(a) + 1, sizeof **ids);
+	if (!*ids) {
+		json_decref(a);
+		return ld_fail(err, LD_ERR_NOMEM, "%s: out of memory", path);
+	}
+	size_t i;
+	json_t *v;
+	json_array_foreach(a, i, v) {
+		if (!json_is_integer(v)) {
+			json_decref(a);
+			return ld_fail(err, LD_ERR_FORMAT, "%s: metadata \"%s\" holds a non-integer", path, key);
+		}
+		(*ids)[i] = (int32_t)json_integer_value(v);
+	}
+	*n = json_array_size(a);
+	json_decref(a);
+	return LD_OK;
+}
+
+/* Fill one trace tensor from its safetensors entry and its "points" record. */
+static enum ld_status adopt_tensor(struct ld_tensor *t, const struct ld_st_tensor *s, json_t *rec,
+                                   const char *path, struct ld_err *err)
+{
+	const char *name = s->name;
+	if (ld_point_parse(name, &t->point, &t->step, &t->layer) != 0)
+		return ld_fail(err, LD_ERR_FORMAT, "%s: %s is not a trace point name", path, name);
+	if (s->dtype != LD_F32 && s->dtype != LD_I32)
+		return ld_fail(err, LD_ERR_DTYPE, "%s: %s has dtype %s, expected F32 or I32", path, name,
+		               ld_dtype_name(s->dtype));
+	if (s->ndim < 1 || s->ndim > LD_MAX_DIMS)
+		return ld_fail(err, LD_ERR_SHAPE, "%s: %s has %d dimensions, expected 1..%d", path, name,
+		               s->ndim, LD_MAX_DIMS);
+	if (((uintptr_t)s->data & 3u) != 0)
+		return ld_fail(err, LD_ERR_FORMAT, "%s: %s is not 4-byte aligned in the file", path, name);
+	if (strlen(name) >= sizeof t->name)
+		return ld_fail(err, LD_ERR_FORMAT, "%s: tensor name %.40s... is too long", path, name);
+	snprintf(t->name, sizeof t->name, "%s", name);
+	t->dtype = s->dtype;
+	t->ndim = s->ndim;
+	for (int d = 0; d < s->ndim; d++)
+		t->shape[d] = s->shape[d];
+	t->data = (void *)s->data;
+	t->nbytes = s->nbytes;
+	const char *axes = json_string_value(json_object_get(rec, "axes"));
+	const char *src = json_string_value(json_object_get(rec, "src"));
+	snprintf(t->axes, sizeof t->axes, "%s", axes ? axes : ld_point_info(t->point)->axes);
+	snprintf(t->src, sizeof t->src, "%s", src ? src : "");
+	return LD_OK;
+}
+
+enum ld_status ld_trace_open(struct ld_trace *tr, const char *path, struct ld_err *err)
+{
+	enum ld_status st;
+	struct ld_st_file f;
+	json_t *points = NULL, *strs = NULL;
+	ld_trace_init(tr);
+	if ((st = ld_st_open(&f, path, err)) != LD_OK)
+		return st;
+	const char *fmt = ld_st_meta(&f, "format");
+	if (!fmt || strcmp(fmt, TRACE_FORMAT) != 0) {
+		st = ld_fail(err, LD_ERR_FORMAT, "%s: not a llamadbg trace (metadata \"format\" is %s%s%s)", path,
+		             fmt ? "\"" : "", fmt ? fmt : "missing", fmt ? "\"" : "");
+		goto out;
+	}
+	const char *cfg = ld_st_meta(&f, "config");
+	if (!cfg) {
+		st = ld_fail(err, LD_ERR_FORMAT, "%s: metadata \"config\" is missing", path);
+		goto out;
+	}
+	if ((st = ld_config_parse(&tr->cfg, cfg, strlen(cfg), path, err)) != LD_OK)
+		goto out;
+	if ((st = parse_ids(ld_st_meta(&f, "tokens"), &tr->tokens, &tr->n_tokens, path, "tokens", err)) ||
+	    (st = parse_ids(ld_st_meta(&f, "generated"), &tr->generated, &tr->n_generated, path,
+	                    "generated", err)))
+		goto out;
+	const char *prompt = ld_st_meta(&f, "prompt"), *model = ld_st_meta(&f, "model");
+	if ((prompt && !(tr->prompt = strdup(prompt))) || (model && !(tr->model_path = strdup(model)))) {
+		st = ld_fail(err, LD_ERR_NOMEM, "%s: out of memory", path);
+		goto out;
+	}
+	const char *ts = ld_st_meta(&f, "token_strings");
+	strs = ts ? json_loads(ts, 0, NULL) : NULL;
+	if (ts && (!json_is_array(strs) || json_array_size(strs) != tr->n_tokens + tr->n_generated)) {
+		st = ld_fail(err, LD_ERR_FORMAT, "%s: metadata \"token_strings\" does not match the tokens", path);
+		goto out;
+	}
+	if (strs) {
+		tr->token_str = calloc(json_array_size(strs) + 1, sizeof *tr->token_str);
+		for (size_t i = 0; tr->token_str && i < json_array_size(strs); i++) {
+			const char *s = json_string_value(json_array_get(strs, i));
+			tr->token_str[i] = strdup(s ? s : "");
+		}
+	}
+
+	/* Tensors in forward order: the order of the data buffer, which is
+	 * the order they were recorded in. */
+	const char *pts = ld_st_meta(&f, "points");
+	points = pts ? json_loads(pts, 0, NULL) : NULL;
+	if (!json_is_array(points)) {
+		st = ld_fail(err, LD_ERR_FORMAT, "%s: metadata \"points\" is missing or not a list", path);
+		goto out;
+	}
+	tr->t = calloc(f.n + 1, sizeof *tr->t);
+	if (!tr->t) {
+		st = ld_fail(err, LD_ERR_NOMEM, "%s: out of memory", path);
+		goto out;
+	}
+	for (size_t i = 0; i < f.n; i++) {
+		json_t *rec = NULL, *r;
+		size_t k;
+		json_array_foreach(points, k, r) {
+			const char *nm = json_string_value(json_object_get(r, "name"));
+			if (nm && strcmp(nm, f.t[i].name) == 0) {
+				rec = r;
+				break;
+			}
+		}
+		if ((st = adopt_tensor(&tr->t[i], &f.t[i], rec, path, err)) != LD_OK)
+			goto out;
+		tr->n++;
+	}
+	tr->cap = tr->n;
+	/* The mapping now belongs to the trace. */
+	tr->map = f.map;
+	tr->map_len = f.map_len;
+	f.map = NULL;
+	f.map_len = 0;
+	st = LD_OK;
+out:
+	json_decref(points);
+	json_decref(strs);
+	ld_st_close(&f);
+	if (st != LD_OK)
+		ld_trace_free(tr);
+	return st;
+}

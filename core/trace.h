@@ -1,0 +1,85 @@
+/* trace.h - a recorded forward pass: an ordered list of named tensors.
+ *
+ * A trace is filled by the forward pass (ld_forward) or opened from a file
+ * written by ld_trace_save (a safetensors file whose __metadata__ holds the
+ * config, the prompt, the tokens and every point's description). Opening a
+ * file mmaps it: tensor data points into the mapping and is never copied.
+ */
+#ifndef LD_TRACE_H
+#define LD_TRACE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "dtype.h"
+#include "status.h"
+#include "trace_points.h"
+
+#define LD_MAX_DIMS 4
+
+struct ld_tensor {
+	char name[96];          /* concrete name, e.g. "layers.3.scores", "step.1.logits" */
+	enum ld_point point;    /* its catalogue entry (trace_points.h) */
+	int step;               /* 0 = the prompt pass, s = decode step s */
+	int layer;              /* layer index, -1 outside the layers */
+	enum ld_dtype dtype;    /* LD_F32, or LD_I32 for tokens */
+	int ndim;
+	size_t shape[LD_MAX_DIMS];
+	char axes[64];          /* comma-separated axis names, e.g. "head,query,key" */
+	char src[64];           /* core/ file:line that recorded it, e.g. "core/forward.c:212" */
+	void *data;             /* shape-product elements of dtype, row-major */
+	size_t nbytes;
+};
+
+/* Summary statistics of a tensor over its finite values. */
+struct ld_stats {
+	double min, max, mean, std; /* over finite elements; 0 if there are none */
+	size_t n, n_nan, n_posinf, n_neginf;
+};
+
+struct ld_trace {
+	struct ld_tensor *t;    /* n tensors in forward order */
+	size_t n, cap;
+	struct ld_config cfg;   /* the model that made it */
+	char *model_path;       /* directory it was loaded from (may be NULL) */
+	char *prompt;           /* the prompt text, or NULL when given as ids */
+	int32_t *tokens;        /* n_tokens prompt token ids */
+	size_t n_tokens;
+	char **token_str;       /* display form of each prompt + generated token (may be NULL) */
+	int32_t *generated;     /* greedy continuation, n_generated ids */
+	size_t n_generated;
+	/* internal */
+	void *map;              /* mmapped file, when opened from disk */
+	size_t map_len;
+	int owns_data;          /* 1: each t[i].data was malloc'd */
+};
+
+void ld_trace_init(struct ld_trace *tr);
+void ld_trace_free(struct ld_trace *tr);
+
+/* Append a copy of data (shape[0..ndim) elements of dtype) under name. */
+enum ld_status ld_trace_add(struct ld_trace *tr, const char *name, enum ld_point p, int step,
+                            int layer, enum ld_dtype dtype, const size_t *shape, int ndim,
+                            const void *data, const char *src, struct ld_err *err);
+
+/* Index of the tensor with this exact name, or -1. */
+long ld_trace_find(const struct ld_trace *tr, const char *name);
+
+/* Element count of a tensor. */
+size_t ld_tensor_numel(const struct ld_tensor *t);
+/* Element i widened to double (F32 or I32). */
+double ld_tensor_get(const struct ld_tensor *t, size_t i);
+void ld_tensor_stats(const struct ld_tensor *t, struct ld_stats *s);
+/* "token 17 x head 8 x dim 16" */
+void ld_tensor_shape_str(const struct ld_tensor *t, char *buf, size_t size);
+
+/* Write atomically (temp file in the same directory + rename). An existing
+ * file is replaced only when force is set. */
+enum ld_status ld_trace_save(const struct ld_trace *tr, const char *path, int force,
+                             struct ld_err *err);
+
+/* Open a saved trace: mmapped, validated (header, shapes, offsets, names). */
+enum ld_status ld_trace_open(struct ld_trace *tr, const char *path, struct ld_err *err);
+
+#endif

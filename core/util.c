@@ -1,0 +1,188 @@
+/* util.c - file helpers: whole-file reads, mmap, atomic writes. */
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum ld_status ld_read_file(const char *path, size_t max, char **out, size_t *len, struct ld_err *err)
+{
+	*out = NULL;
+	*len = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ld_fail(err, LD_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+	struct stat sb;
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return ld_fail(err, LD_ERR_IO, "%s: not a regular file", path);
+	}
+	if ((size_t)sb.st_size > max) {
+		close(fd);
+		return ld_fail(err, LD_ERR_RANGE, "%s: %lld bytes, more than the %zu expected", path,
+		               (long long)sb.st_size, max);
+	}
+	char *buf = malloc((size_t)sb.st_size + 1);
+	if (!buf) {
+		close(fd);
+		return ld_fail(err, LD_ERR_NOMEM, "%s: out of memory", path);
+	}
+	size_t got = 0;
+	while (got < (size_t)sb.st_size) {
+		ssize_t r = read(fd, buf + got, (size_t)sb.st_size - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			free(buf);
+			close(fd);
+			return ld_fail(err, LD_ERR_IO, "%s: read failed: %s", path, r ? strerror(errno) : "short read");
+		}
+		got += (size_t)r;
+	}
+	close(fd);
+	buf[got] = '\0';
+	*out = buf;
+	*len = got;
+	return LD_OK;
+}
+
+enum ld_status ld_map_file(const char *path, void **map, size_t *len, struct ld_err *err)
+{
+	*map = NULL;
+	*len = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ld_fail(err, LD_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+	struct stat sb;
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return ld_fail(err, LD_ERR_IO, "%s: not a regular file", path);
+	}
+	if (sb.st_size == 0) {
+		close(fd);
+		return LD_OK;
+	}
+	void *p = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return ld_fail(err, LD_ERR_IO, "%s: mmap failed: %s", path, strerror(errno));
+	*map = p;
+	*len = (size_t)sb.st_size;
+	return LD_OK;
+}
+
+void ld_unmap_file(void *map, size_t len)
+{
+	if (map && len)
+		munmap(map, len);
+}
+
+char *ld_path_join(const char *dir, const char *name)
+{
+	size_t a = strlen(dir), b = strlen(name);
+	char *p = malloc(a + b + 2);
+	if (!p)
+		return NULL;
+	memcpy(p, dir, a);
+	size_t n = a;
+	if (a && dir[a - 1] != '/')
+		p[n++] = '/';
+	memcpy(p + n, name, b + 1);
+	return p;
+}
+
+int ld_path_exists(const char *path)
+{
+	struct stat sb;
+	return lstat(path, &sb) == 0;
+}
+
+enum ld_status ld_atomic_open(struct ld_atomic *a, const char *path, int force, struct ld_err *err)
+{
+	memset(a, 0, sizeof *a);
+	a->fd = -1;
+	a->force = force;
+	if (!force && ld_path_exists(path))
+		return ld_fail(err, LD_ERR_EXISTS, "%s: already exists (use --force to replace it)", path);
+	size_t n = strlen(path);
+	a->path = strdup(path);
+	a->tmp = malloc(n + 16);
+	if (!a->path || !a->tmp) {
+		ld_atomic_abort(a);
+		return ld_fail(err, LD_ERR_NOMEM, "%s: out of memory", path);
+	}
+	snprintf(a->tmp, n + 16, "%s.tmpXXXXXX", path);
+	a->fd = mkstemp(a->tmp);
+	if (a->fd < 0) {
+		int e = errno;
+		free(a->tmp);
+		a->tmp = NULL;
+		ld_atomic_abort(a);
+		return ld_fail(err, LD_ERR_IO, "%s: cannot create: %s", path, strerror(e));
+	}
+	fchmod(a->fd, 0644);
+	return LD_OK;
+}
+
+enum ld_status ld_atomic_write(struct ld_atomic *a, const void *buf, size_t n, struct ld_err *err)
+{
+	const char *p = buf;
+	while (n > 0) {
+		size_t chunk = n > (1u << 30) ? (1u << 30) : n;
+		ssize_t w = write(a->fd, p, chunk);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return ld_fail(err, LD_ERR_IO, "%s: write failed: %s", a->path,
+			               w < 0 ? strerror(errno) : "no progress");
+		p += w;
+		n -= (size_t)w;
+	}
+	return LD_OK;
+}
+
+enum ld_status ld_atomic_commit(struct ld_atomic *a, struct ld_err *err)
+{
+	enum ld_status st = LD_OK;
+	if (fsync(a->fd) != 0 || close(a->fd) != 0) {
+		a->fd = -1;
+		st = ld_fail(err, LD_ERR_IO, "%s: write failed: %s", a->path, strerror(errno));
+		ld_atomic_abort(a);
+		return st;
+	}
+	a->fd = -1;
+	if (a->force) {
+		if (rename(a->tmp, a->path) != 0)
+			st = ld_fail(err, LD_ERR_IO, "%s: cannot rename into place: %s", a->path, strerror(errno));
+	} else {
+		/* link() fails if the name exists: no window in which another
+		 * writer's file could be replaced. */
+		if (link(a->tmp, a->path) != 0)
+			st = ld_fail(err, errno == EEXIST ? LD_ERR_EXISTS : LD_ERR_IO,
+			             "%s: cannot create: %s", a->path,
+			             errno == EEXIST ? "already exists (use --force to replace it)" : strerror(errno));
+	}
+	if (st != LD_OK || !a->force)
+		unlink(a->tmp);
+	free(a->tmp);
+	free(a->path);
+	a->tmp = a->path = NULL;
+	return st;
+}
+
+void ld_atomic_abort(struct ld_atomic *a)
+{
+	if (a->fd >= 0)
+		close(a->fd);
+	if (a->tmp)
+		unlink(a->tmp);
+	free(a->tmp);
+	free(a->path);
+	a->tmp = a->path = NULL;
+	a->fd = -1;
+}

@@ -1,0 +1,36 @@
+/* util.h - small file helpers shared by the core. */
+#ifndef LD_UTIL_H
+#define LD_UTIL_H
+
+#include <stddef.h>
+
+#include "status.h"
+
+/* Read a whole file (at most max bytes) into a malloc'd, NUL-terminated buffer. */
+enum ld_status ld_read_file(const char *path, size_t max, char **out, size_t *len, struct ld_err *err);
+
+/* mmap a whole file read-only. An empty file maps to (NULL, 0). */
+enum ld_status ld_map_file(const char *path, void **map, size_t *len, struct ld_err *err);
+void ld_unmap_file(void *map, size_t len);
+
+/* An atomic write: data goes to a temp file beside path; commit renames it
+ * over path (refusing to replace an existing file unless force), abort
+ * removes it. */
+struct ld_atomic {
+	char *path;     /* final path */
+	char *tmp;      /* temp path in the same directory */
+	int fd;         /* open on tmp, -1 when closed */
+	int force;
+};
+enum ld_status ld_atomic_open(struct ld_atomic *a, const char *path, int force, struct ld_err *err);
+enum ld_status ld_atomic_write(struct ld_atomic *a, const void *buf, size_t n, struct ld_err *err);
+enum ld_status ld_atomic_commit(struct ld_atomic *a, struct ld_err *err);
+void ld_atomic_abort(struct ld_atomic *a);
+
+/* Join a directory and a file name into a malloc'd path. */
+char *ld_path_join(const char *dir, const char *name);
+
+/* 1 if path exists (any kind of file). */
+int ld_path_exists(const char *path);
+
+#endif

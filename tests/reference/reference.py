@@ -1,0 +1,421 @@
+#!/usr/bin/python3
+"""Independent float64 NumPy reference of the LLaMA 3 forward pass.
+
+Reads each model of tests/data/models/ (HF layout, written by gen_models.py),
+runs the prompt pass plus greedy decode steps with a KV cache, in float64 and
+in Hugging Face's convention (rotate_half RoPE on the permuted q/k rows, as
+transformers' LlamaForCausalLM does), and writes golden.safetensors with one
+F64 tensor per trace point (names from core/trace_points.h).
+
+q, k, q_rope, k_rope are converted to the debugger's convention (Meta's
+interleaved pairs) before saving: meta[..., 2j] = hf[..., j],
+meta[..., 2j+1] = hf[..., j + hd/2], per head.
+
+Self-checks (assertions): an explicit Meta-convention forward (complex RoPE on
+un-permuted weights) equals the HF one to 1e-12, and every decode step equals
+a full pass over the whole sequence at its last position.
+
+Elementwise transcendental functions go through Python's math module and the
+matrix products through numpy's fixed pairwise summation, not BLAS, so the
+output bytes do not depend on the BLAS library or thread count.
+
+Usage: /usr/bin/python3 tests/reference/reference.py
+"""
+import json
+import math
+import os
+import sys
+
+import numpy as np
+
+sys.dont_write_bytecode = True  # keep the tree free of __pycache__
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import st_io  # noqa: E402
+from gen_models import MODELS, N_GENERATE, OUT_ROOT  # noqa: E402
+
+TOL = 1e-12
+
+_exp = np.frompyfunc(math.exp, 1, 1)
+_cos = np.frompyfunc(math.cos, 1, 1)
+_sin = np.frompyfunc(math.sin, 1, 1)
+
+
+def exp(x):
+    return _exp(np.asarray(x, dtype=np.float64)).astype(np.float64)
+
+
+def lin(x, w):
+    """x [T, in] @ w[out, in].T, summed with numpy's pairwise sum (no BLAS)."""
+    return (x[:, None, :] * w[None, :, :]).sum(axis=-1)
+
+
+# ---------------------------------------------------------------- loading
+
+class Config:
+    def __init__(self, c):
+        self.D = c["hidden_size"]
+        self.F = c["intermediate_size"]
+        self.L = c["num_hidden_layers"]
+        self.H = c["num_attention_heads"]
+        self.KV = c.get("num_key_value_heads") or self.H
+        self.hd = c.get("head_dim") or self.D // self.H
+        self.V = c["vocab_size"]
+        self.eps = float(c["rms_norm_eps"])
+        self.theta = float(c.get("rope_theta", 10000.0))
+        self.scaling = c.get("rope_scaling")
+        self.tied = bool(c.get("tie_word_embeddings", False))
+        eos = c.get("eos_token_id")
+        self.eos = set(eos if isinstance(eos, list) else ([] if eos is None else [eos]))
+
+
+def load_model(d):
+    with open(os.path.join(d, "config.json")) as f:
+        cfg = Config(json.load(f))
+    idx = os.path.join(d, "model.safetensors.index.json")
+    W = {}
+    if os.path.exists(idx):
+        with open(idx) as f:
+            wmap = json.load(f)["weight_map"]
+        for fname in sorted(set(wmap.values())):
+            t, _, _ = st_io.read(os.path.join(d, fname))
+            W.update(t)
+        assert set(W) == set(wmap), "index and shards disagree"
+    else:
+        W, _, _ = st_io.read(os.path.join(d, "model.safetensors"))
+    return cfg, W
+
+
+def inv_freq(cfg):
+    """HF _compute_default/_compute_llama3_parameters, in float64."""
+    hd = cfg.hd
+    f = np.array([math.pow(cfg.theta, -(2.0 * j) / hd) for j in range(hd // 2)])
+    sc = cfg.scaling
+    if sc is None or sc.get("rope_type", sc.get("type")) in (None, "default"):
+        return f
+    assert sc.get("rope_type", sc.get("type")) == "llama3", sc
+    factor = float(sc["factor"])
+    lf = float(sc["low_freq_factor"])
+    hf = float(sc["high_freq_factor"])
+    old = float(sc["original_max_position_embeddings"])
+    lo_wl, hi_wl = old / lf, old / hf
+    out = f.copy()
+    for j, x in enumerate(f):
+        wl = 2 * math.pi / x
+        if wl < hi_wl:
+            out[j] = x
+        elif wl > lo_wl:
+            out[j] = x / factor
+        else:
+            s = (old / wl - lf) / (hf - lf)
+            out[j] = (1 - s) * x / factor + s * x
+    return out
+
+
+# ---------------------------------------------------------------- HF forward
+
+def rms(x, eps):
+    return 1.0 / np.sqrt((x * x).mean(axis=-1) + eps)
+
+
+def rotate_half(x):
+    h = x.shape[-1] // 2
+    return np.concatenate([-x[..., h:], x[..., :h]], axis=-1)
+
+
+def softmax_rows(s):
+    m = s.max(axis=-1, keepdims=True)
+    e = exp(s - m)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def attention(q, k_all, v_all, pos0, cfg):
+    """q [T,H,hd] (roped), k_all/v_all [S,KV,hd]; query t sits at pos0 + t.
+    Returns scores [H,T,S], probs [H,T,S], attn [T,H,hd]."""
+    T, S = q.shape[0], k_all.shape[0]
+    rep = cfg.H // cfg.KV
+    k_rep = np.repeat(k_all, rep, axis=1)  # repeat_kv: head h uses kv head h // rep
+    v_rep = np.repeat(v_all, rep, axis=1)
+    qh = q.transpose(1, 0, 2)  # [H,T,hd]
+    kh = k_rep.transpose(1, 0, 2)  # [H,S,hd]
+    vh = v_rep.transpose(1, 0, 2)
+    scores = (qh[:, :, None, :] * kh[:, None, :, :]).sum(axis=-1) / math.sqrt(cfg.hd)
+    future = np.arange(S)[None, :] > (pos0 + np.arange(T))[:, None]
+    scores = np.where(future[None], -np.inf, scores)
+    probs = softmax_rows(scores)
+    attn = (probs[:, :, :, None] * vh[:, None, :, :]).sum(axis=2)  # [H,T,hd]
+    return scores, probs, attn.transpose(1, 0, 2)
+
+
+def forward_hf(cfg, W, tokens, pos0, cache, freqs):
+    """One pass over `tokens` at positions pos0.. with a KV cache (list per
+    layer of [k_rope, v] arrays, in HF layout). Returns (records, cache)."""
+    T, D, H, KV, hd = len(tokens), cfg.D, cfg.H, cfg.KV, cfg.hd
+    R = {}
+    pos = np.arange(pos0, pos0 + T, dtype=np.float64)
+    ang = pos[:, None] * freqs[None, :]  # [T, hd/2]
+    ang = np.concatenate([ang, ang], axis=-1)  # duplicated to hd like HF
+    cos = _cos(ang).astype(np.float64)[:, None, :]
+    sin = _sin(ang).astype(np.float64)[:, None, :]
+
+    R["tokens"] = np.array(tokens, dtype=np.int32)
+    x = W["model.embed_tokens.weight"][np.array(tokens)]
+    R["embed"] = x
+    new_cache = []
+    for i in range(cfg.L):
+        p = "model.layers.%d." % i
+        n = "layers.%d." % i
+        r = rms(x, cfg.eps)
+        h = (x * r[:, None]) * W[p + "input_layernorm.weight"]
+        R[n + "attn_rms"], R[n + "attn_norm"] = r, h
+        q = lin(h, W[p + "self_attn.q_proj.weight"]).reshape(T, H, hd)
+        k = lin(h, W[p + "self_attn.k_proj.weight"]).reshape(T, KV, hd)
+        v = lin(h, W[p + "self_attn.v_proj.weight"]).reshape(T, KV, hd)
+        R[n + "q"], R[n + "k"], R[n + "v"] = q, k, v
+        qr = q * cos + rotate_half(q) * sin
+        kr = k * cos + rotate_half(k) * sin
+        R[n + "q_rope"], R[n + "k_rope"] = qr, kr
+        if cache:
+            k_all = np.concatenate([cache[i][0], kr], axis=0)
+            v_all = np.concatenate([cache[i][1], v], axis=0)
+        else:
+            k_all, v_all = kr, v
+        assert k_all.shape[0] == pos0 + T
+        new_cache.append([k_all, v_all])
+        scores, probs, attn = attention(qr, k_all, v_all, pos0, cfg)
+        R[n + "scores"], R[n + "probs"], R[n + "attn"] = scores, probs, attn
+        ao = lin(attn.reshape(T, H * hd), W[p + "self_attn.o_proj.weight"])
+        R[n + "attn_out"] = ao
+        x = x + ao
+        R[n + "resid_mid"] = x
+        r = rms(x, cfg.eps)
+        h = (x * r[:, None]) * W[p + "post_attention_layernorm.weight"]
+        R[n + "ffn_rms"], R[n + "ffn_norm"] = r, h
+        g = lin(h, W[p + "mlp.gate_proj.weight"])
+        u = lin(h, W[p + "mlp.up_proj.weight"])
+        act = (g * (1.0 / (1.0 + exp(-g)))) * u
+        R[n + "ffn_gate"], R[n + "ffn_up"], R[n + "ffn_act"] = g, u, act
+        fo = lin(act, W[p + "mlp.down_proj.weight"])
+        R[n + "ffn_out"] = fo
+        x = x + fo
+        R[n + "resid_out"] = x
+    r = rms(x, cfg.eps)
+    h = (x * r[:, None]) * W["model.norm.weight"]
+    R["final_rms"], R["final_norm"] = r, h
+    out_w = W["model.embed_tokens.weight"] if cfg.tied else W["lm_head.weight"]
+    R["logits"] = lin(h, out_w)
+    return R, new_cache
+
+
+# ---------------------------------------------------------------- conventions
+
+def hf_to_meta_vec(a):
+    """Per head: meta[..., 2j] = hf[..., j], meta[..., 2j+1] = hf[..., j + hd/2]."""
+    hd = a.shape[-1]
+    out = np.empty_like(a)
+    out[..., 0::2] = a[..., : hd // 2]
+    out[..., 1::2] = a[..., hd // 2:]
+    return out
+
+
+def hf_to_meta_rows(w, n_heads, hd):
+    """Undo HF's q/k row permutation: inverse of view(n,hd/2,2,D).transpose(1,2)."""
+    d = w.shape[1]
+    return w.reshape(n_heads, 2, hd // 2, d).transpose(0, 2, 1, 3).reshape(n_heads * hd, d)
+
+
+ROPE_POINTS = ("q", "k", "q_rope", "k_rope")
+
+
+def to_debugger_convention(R):
+    out = {}
+    for name, a in R.items():
+        if name.startswith("layers.") and name.rsplit(".", 1)[-1] in ROPE_POINTS:
+            a = hf_to_meta_vec(a)
+        out[name] = a
+    return out
+
+
+def forward_meta(cfg, W, tokens, freqs):
+    """Full causal pass written the Meta way: un-permuted wq/wk, complex RoPE on
+    adjacent pairs (x[2j], x[2j+1]). Returns the records it computes."""
+    T, H, KV, hd = len(tokens), cfg.H, cfg.KV, cfg.hd
+    R = {}
+    ang = np.arange(T, dtype=np.float64)[:, None] * freqs[None, :]
+    fc = (_cos(ang).astype(np.float64) + 1j * _sin(ang).astype(np.float64))[:, None, :]
+
+    def rope(a):
+        c = a[..., 0::2] + 1j * a[..., 1::2]
+        c = c * fc
+        out = np.empty_like(a)
+        out[..., 0::2], out[..., 1::2] = c.real, c.imag
+        return out
+
+    x = W["model.embed_tokens.weight"][np.array(tokens)]
+    for i in range(cfg.L):
+        p = "model.layers.%d." % i
+        n = "layers.%d." % i
+        wq = hf_to_meta_rows(W[p + "self_attn.q_proj.weight"], H, hd)
+        wk = hf_to_meta_rows(W[p + "self_attn.k_proj.weight"], KV, hd)
+        h = x / np.sqrt((x ** 2).mean(-1, keepdims=True) + cfg.eps) * W[p + "input_layernorm.weight"]
+        xq = (h @ wq.T).reshape(T, H, hd)
+        xk = (h @ wk.T).reshape(T, KV, hd)
+        xv = (h @ W[p + "self_attn.v_proj.weight"].T).reshape(T, KV, hd)
+        R[n + "q"], R[n + "k"] = xq, xk
+        xq, xk = rope(xq), rope(xk)
+        R[n + "q_rope"], R[n + "k_rope"] = xq, xk
+        keys = np.repeat(xk, H // KV, axis=1).transpose(1, 2, 0)  # [H,hd,T]
+        vals = np.repeat(xv, H // KV, axis=1).transpose(1, 0, 2)  # [H,T,hd]
+        s = np.matmul(xq.transpose(1, 0, 2), keys) / math.sqrt(hd)
+        s = s + np.triu(np.full((T, T), -np.inf), 1)
+        R[n + "scores"] = s
+        pr = np.exp(s - s.max(-1, keepdims=True))
+        pr = pr / pr.sum(-1, keepdims=True)
+        R[n + "probs"] = pr
+        o = np.matmul(pr, vals).transpose(1, 0, 2)
+        R[n + "attn"] = o
+        x = x + o.reshape(T, H * hd) @ W[p + "self_attn.o_proj.weight"].T
+        R[n + "resid_mid"] = x
+        h = x / np.sqrt((x ** 2).mean(-1, keepdims=True) + cfg.eps) * W[p + "post_attention_layernorm.weight"]
+        g = h @ W[p + "mlp.gate_proj.weight"].T
+        a = g / (1 + np.exp(-g)) * (h @ W[p + "mlp.up_proj.weight"].T)
+        R[n + "ffn_act"] = a
+        x = x + a @ W[p + "mlp.down_proj.weight"].T
+        R[n + "resid_out"] = x
+    h = x / np.sqrt((x ** 2).mean(-1, keepdims=True) + cfg.eps) * W["model.norm.weight"]
+    R["final_norm"] = h
+    R["logits"] = h @ (W["model.embed_tokens.weight"] if cfg.tied else W["lm_head.weight"]).T
+    return R
+
+
+# ---------------------------------------------------------------- checks
+
+def close(a, b, what):
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    assert a.shape == b.shape, (what, a.shape, b.shape)
+    ia, ib = np.isinf(a), np.isinf(b)
+    assert (ia == ib).all() and (a[ia] == b[ib]).all(), (what, "inf pattern")
+    fa, fb = a[~ia], b[~ib]
+    if fa.size == 0:
+        return 0.0
+    err = float(np.max(np.abs(fa - fb)))
+    scale = max(1.0, float(np.max(np.abs(fb))))
+    assert err <= TOL * scale, "%s: max abs diff %.3g (scale %.3g)" % (what, err, scale)
+    return err
+
+
+def check_meta(cfg, W, tokens, freqs, R_meta_conv, label):
+    M = forward_meta(cfg, W, tokens, freqs)
+    worst = 0.0
+    for name, a in M.items():
+        worst = max(worst, close(a, R_meta_conv[name], "%s meta vs hf: %s" % (label, name)))
+    return worst
+
+
+# ---------------------------------------------------------------- main
+
+def run_model(m):
+    d = os.path.join(OUT_ROOT, m["name"])
+    cfg, W = load_model(d)
+    freqs = inv_freq(cfg)
+    prompt = list(m["prompt"])
+    T = len(prompt)
+
+    R, cache = forward_hf(cfg, W, prompt, 0, [], freqs)
+    records = [("", "rope_freqs", freqs)]
+    records += [("", k, v) for k, v in to_debugger_convention(R).items()]
+    margins = []
+
+    def pick(logits_row):
+        o = np.argsort(-logits_row, kind="stable")
+        margins.append(float(logits_row[o[0]] - logits_row[o[1]]))
+        return int(o[0])
+
+    generated = [pick(R["logits"][T - 1])]
+    steps = {}
+    s = 1
+    while s < N_GENERATE and generated[-1] not in cfg.eos:
+        pos = T + s - 1
+        Rs, cache = forward_hf(cfg, W, [generated[s - 1]], pos, cache, freqs)
+        assert Rs["layers.0.scores"].shape == (cfg.H, 1, T + s)
+        steps[s] = Rs
+        records += [("step.%d." % s, k, v) for k, v in to_debugger_convention(Rs).items()]
+        generated.append(pick(Rs["logits"][0]))
+        s += 1
+
+    # Self-check 1: Meta-convention forward == HF forward (converted), prompt
+    # and the whole generated sequence.
+    worst_meta = check_meta(cfg, W, prompt, freqs, to_debugger_convention(R), m["name"] + " prompt")
+    full = prompt + generated[:-1]
+    Rf, _ = forward_hf(cfg, W, full, 0, [], freqs)
+    worst_meta = max(worst_meta, check_meta(cfg, W, full, freqs, to_debugger_convention(Rf),
+                                            m["name"] + " full"))
+    # Self-check 2: each decode step == the full pass at that position.
+    worst_step = 0.0
+    for s, Rs in steps.items():
+        t = T + s - 1
+        for name, a in Rs.items():
+            if name in ("tokens",):
+                assert int(a[0]) == full[t]
+                continue
+            b = Rf[name]
+            if name.endswith(("scores", "probs")):
+                b = b[:, t:t + 1, : t + 1]
+                assert np.all(np.isinf(Rf[name][:, t, t + 1:])) if name.endswith("scores") else True
+            else:
+                b = b[t:t + 1]
+            worst_step = max(worst_step, close(a, b, "%s step %d vs full: %s" % (m["name"], s, name)))
+    # Prompt-pass consistency: the prompt pass is the first T rows of the full pass.
+    for name, a in R.items():
+        b = Rf[name]
+        b = b[:, :T, :T] if name.endswith(("scores", "probs")) else b[:T]
+        if name == "tokens":
+            assert (a == b).all()
+        else:
+            close(a, b, "%s prompt vs full: %s" % (m["name"], name))
+    for name, a in R.items():
+        if name.endswith("probs"):
+            assert np.abs(a.sum(-1) - 1).max() < 1e-13
+
+    # Write: F64 tensors in forward order, then the I32 token tensors (keeps
+    # every F64 tensor 8-byte aligned in the file).
+    f64 = [(pre + k, "F64", np.ascontiguousarray(v, dtype="<f8"))
+           for pre, k, v in records if k != "tokens"]
+    i32 = [(pre + k, "I32", np.ascontiguousarray(v, dtype="<i4"))
+           for pre, k, v in records if k == "tokens"]
+    meta = {
+        "tokens": json.dumps(prompt),
+        "n_generate": str(N_GENERATE),
+        "generated": json.dumps(generated),
+        "reference": "float64 numpy, HF convention",
+        "model": m["name"],
+        "rope_layout": "q, k, q_rope, k_rope stored in Meta interleaved pairs "
+                       "(converted from HF rotate_half halves)",
+    }
+    path = os.path.join(d, "golden.safetensors")
+    tmp = path + ".tmp"
+    st_io.write(tmp, f64 + i32, meta)
+    os.replace(tmp, path)
+
+    # Round trip.
+    back, bmeta, _ = st_io.read(path)
+    assert bmeta == meta
+    for name, _, a in f64 + i32:
+        assert back[name].shape == a.shape and np.array_equal(back[name], a)
+    return dict(name=m["name"], tokens=prompt, generated=generated, margins=margins,
+                worst_meta=worst_meta, worst_step=worst_step, n=len(f64) + len(i32),
+                bytes=os.path.getsize(path))
+
+
+def main():
+    for m in MODELS:
+        r = run_model(m)
+        print("%-12s tokens=%s generated=%s top1-top2 margins=%s" % (
+            r["name"], r["tokens"], r["generated"], ["%.3f" % x for x in r["margins"]]))
+        print("%-12s %d tensors, %d bytes; meta-vs-hf max diff %.2e, step-vs-full max diff %.2e"
+              % ("", r["n"], r["bytes"], r["worst_meta"], r["worst_step"]))
+    print("self-checks passed")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,238 @@
+/* test_golden.c - every trace point of the C engine against an independent
+ * float64 reference (tests/reference/reference.py, HF's rotate_half
+ * convention, converted to Meta's pairs) on small random checkpoints:
+ * F32/BF16/F16, GQA/MHA/MQA, tied/untied, llama3 scaling on/off, sharded. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "forward.h"
+#include "model.h"
+#include "safetensors.h"
+
+#define ATOL 1e-5
+#define RTOL 1e-4
+
+static double golden_at(const struct ld_st_tensor *g, size_t i)
+{
+	if (g->dtype == LD_F64) {
+		double d;
+		memcpy(&d, (const char *)g->data + 8 * i, 8);
+		return d;
+	}
+	int32_t v;
+	memcpy(&v, (const char *)g->data + 4 * i, 4);
+	return v;
+}
+
+/* |a - b| <= atol + rtol*|b|, with -inf/inf/nan required to match exactly. */
+static int close_enough(double a, double b)
+{
+	if (isnan(b) || isnan(a))
+		return isnan(a) && isnan(b);
+	if (isinf(b) || isinf(a))
+		return a == b;
+	return fabs(a - b) <= ATOL + RTOL * fabs(b);
+}
+
+/* Compare one tensor; on failure print the point, first bad index, max diff. */
+static int compare_point(const struct ld_tensor *t, const struct ld_st_tensor *g)
+{
+	if (t->ndim != g->ndim) {
+		print_error("%s: %d dims, reference has %d\n", t->name, t->ndim, g->ndim);
+		return 1;
+	}
+	for (int d = 0; d < t->ndim; d++)
+		if (t->shape[d] != g->shape[d]) {
+			print_error("%s: dim %d is %zu, reference has %zu\n", t->name, d, t->shape[d], g->shape[d]);
+			return 1;
+		}
+	size_t n = ld_tensor_numel(t), first_bad = SIZE_MAX, n_bad = 0;
+	double max_diff = 0;
+	for (size_t i = 0; i < n; i++) {
+		double a = ld_tensor_get(t, i), b = golden_at(g, i);
+		if (!close_enough(a, b)) {
+			if (first_bad == SIZE_MAX)
+				first_bad = i;
+			n_bad++;
+		}
+		if (isfinite(a) && isfinite(b) && fabs(a - b) > max_diff)
+			max_diff = fabs(a - b);
+	}
+	if (n_bad) {
+		print_error("%s: %zu of %zu values off; first at flat index %zu (got %.9g, reference %.9g); "
+		            "max |diff| %.3g\n",
+		            t->name, n_bad, n, first_bad, ld_tensor_get(t, first_bad), golden_at(g, first_bad),
+		            max_diff);
+		return 1;
+	}
+	return 0;
+}
+
+static int32_t *meta_ids(const struct ld_st_file *f, const char *key, size_t *n)
+{
+	json_t *a = json_loads(ld_st_meta(f, key), 0, NULL);
+	assert_true(json_is_array(a));
+	*n = json_array_size(a);
+	int32_t *ids = calloc(*n + 1, sizeof *ids);
+	for (size_t i = 0; i < *n; i++)
+		ids[i] = (int32_t)json_integer_value(json_array_get(a, i));
+	json_decref(a);
+	return ids;
+}
+
+static void check_model(const char *name)
+{
+	char dir[256], gpath[300];
+	snprintf(dir, sizeof dir, "data/models/%s", name);
+	snprintf(gpath, sizeof gpath, "%s/golden.safetensors", dir);
+	struct ld_err err = {{0}};
+	struct ld_st_file gold;
+	struct ld_model m;
+	if (ld_st_open(&gold, gpath, &err) != LD_OK)
+		fail_msg("%s", err.msg);
+	if (ld_model_load(&m, dir, &err) != LD_OK)
+		fail_msg("%s", err.msg);
+
+	size_t n_tok, n_gen_ref;
+	int32_t *tokens = meta_ids(&gold, "tokens", &n_tok);
+	int32_t *gen_ref = meta_ids(&gold, "generated", &n_gen_ref);
+	int n_generate = atoi(ld_st_meta(&gold, "n_generate"));
+
+	struct ld_trace tr;
+	ld_trace_init(&tr);
+	struct ld_forward_opts o = {.n_generate = n_generate};
+	if (ld_forward(&m, tokens, n_tok, &o, &tr, &err) != LD_OK)
+		fail_msg("%s: %s", name, err.msg);
+
+	/* Same greedy continuation. */
+	assert_int_equal(tr.n_generated, n_gen_ref);
+	for (size_t i = 0; i < n_gen_ref; i++)
+		assert_int_equal(tr.generated[i], gen_ref[i]);
+
+	/* Every reference point was recorded and matches; nothing extra. */
+	int bad = 0;
+	for (size_t i = 0; i < gold.n; i++) {
+		long k = ld_trace_find(&tr, gold.t[i].name);
+		if (k < 0) {
+			print_error("%s: point %s was not recorded\n", name, gold.t[i].name);
+			bad++;
+			continue;
+		}
+		bad += compare_point(&tr.t[k], &gold.t[i]);
+	}
+	for (size_t i = 0; i < tr.n; i++)
+		if (!ld_st_find(&gold, tr.t[i].name)) {
+			print_error("%s: recorded %s has no reference\n", name, tr.t[i].name);
+			bad++;
+		}
+	assert_int_equal(bad, 0);
+
+	ld_trace_free(&tr);
+	free(tokens);
+	free(gen_ref);
+	ld_model_free(&m);
+	ld_st_close(&gold);
+}
+
+static void test_f32_gqa(void **state) { (void)state; check_model("f32_gqa"); }
+static void test_bf16_mha(void **state) { (void)state; check_model("bf16_mha"); }
+static void test_f16_sharded(void **state) { (void)state; check_model("f16_sharded"); }
+static void test_bf16_mqa(void **state) { (void)state; check_model("bf16_mqa"); }
+
+/* The KV cache is an optimisation, not a different model: the last decode
+ * step must equal a full pass over prompt + generated at its position. */
+static void test_decode_equals_full_pass(void **state)
+{
+	(void)state;
+	struct ld_err err = {{0}};
+	struct ld_model m;
+	if (ld_model_load(&m, "data/models/f32_gqa", &err) != LD_OK)
+		fail_msg("%s", err.msg);
+	const int32_t prompt[] = {254, 17, 201, 88, 3};
+	struct ld_trace gen, full;
+	ld_trace_init(&gen);
+	ld_trace_init(&full);
+	struct ld_forward_opts o = {.n_generate = 4};
+	assert_int_equal(ld_forward(&m, prompt, 5, &o, &gen, &err), LD_OK);
+	assert_int_equal(gen.n_generated, 4);
+	int32_t seq[8];
+	memcpy(seq, prompt, sizeof prompt);
+	for (int i = 0; i < 3; i++)
+		seq[5 + i] = gen.generated[i];
+	assert_int_equal(ld_forward(&m, seq, 8, NULL, &full, &err), LD_OK);
+
+	const char *names[] = {"logits", "layers.1.resid_out", "layers.0.attn", "layers.1.k_rope"};
+	for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+		char step_name[96];
+		snprintf(step_name, sizeof step_name, "step.3.%s", names[k]);
+		long a = ld_trace_find(&gen, step_name), b = ld_trace_find(&full, names[k]);
+		assert_true(a >= 0 && b >= 0);
+		const struct ld_tensor *ts = &gen.t[a], *tf = &full.t[b];
+		size_t row = ld_tensor_numel(ts); /* one token's worth */
+		assert_int_equal(ld_tensor_numel(tf), row * 8);
+		for (size_t i = 0; i < row; i++) {
+			double x = ld_tensor_get(ts, i), y = ld_tensor_get(tf, 7 * row + i);
+			if (!close_enough(x, y))
+				fail_msg("%s[%zu]: decode %.9g, full pass %.9g", step_name, i, x, y);
+		}
+	}
+	/* The decode step's scores row equals the full pass's last query row. */
+	long a = ld_trace_find(&gen, "step.3.layers.0.scores"), b = ld_trace_find(&full, "layers.0.scores");
+	const struct ld_tensor *ss = &gen.t[a], *sf = &full.t[b];
+	assert_int_equal(ss->shape[1], 1);
+	assert_int_equal(ss->shape[2], 8);
+	for (size_t h = 0; h < ss->shape[0]; h++)
+		for (size_t s = 0; s < 8; s++) {
+			double x = ld_tensor_get(ss, h * 8 + s), y = ld_tensor_get(sf, (h * 8 + 7) * 8 + s);
+			if (!close_enough(x, y))
+				fail_msg("scores head %zu key %zu: decode %.9g, full %.9g", h, s, x, y);
+		}
+	ld_trace_free(&gen);
+	ld_trace_free(&full);
+	ld_model_free(&m);
+}
+
+/* --only records a subset; the computation (and so the answer) is unchanged. */
+static void test_only_subset(void **state)
+{
+	(void)state;
+	struct ld_err err = {{0}};
+	struct ld_model m;
+	assert_int_equal(ld_model_load(&m, "data/models/bf16_mha", &err), LD_OK);
+	const int32_t prompt[] = {198, 5, 77, 150};
+	const char *globs[] = {"layers.*.scores", "logits"};
+	struct ld_forward_opts o = {.n_generate = 2, .only = globs, .n_only = 2};
+	struct ld_trace tr;
+	ld_trace_init(&tr);
+	assert_int_equal(ld_forward(&m, prompt, 4, &o, &tr, &err), LD_OK);
+	/* 2 layers of scores + logits in the prompt pass; step 1 matches none
+	 * ("layers.*" does not match "step.1.layers.0.scores"). */
+	assert_int_equal(tr.n, 3);
+	assert_string_equal(tr.t[0].name, "layers.0.scores");
+	assert_string_equal(tr.t[2].name, "logits");
+	assert_int_equal(tr.n_generated, 2);
+	ld_trace_free(&tr);
+	ld_model_free(&m);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_f32_gqa),
+		cmocka_unit_test(test_bf16_mha),
+		cmocka_unit_test(test_f16_sharded),
+		cmocka_unit_test(test_bf16_mqa),
+		cmocka_unit_test(test_decode_equals_full_pass),
+		cmocka_unit_test(test_only_subset),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
