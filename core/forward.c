@@ -32,6 +32,7 @@ struct run {
 	size_t max_T;        /* most tokens in one pass (the prompt) */
 	size_t max_S;        /* positions the cache holds: prompt + generated */
 	double *inv_freq;    /* (hd/2) RoPE speeds */
+	float *inv_freq_f32; /* (hd/2) the same, as recorded */
 	float *k_cache;      /* (n_layers, max_S, KV*hd) keys after RoPE */
 	float *v_cache;      /* (n_layers, max_S, KV*hd) values */
 
@@ -90,10 +91,11 @@ static void forward_pass(struct run *r, const int32_t *tokens, size_t T, size_t 
 	const int H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim;
 	const size_t q_dim = (size_t)H * hd, kv_dim = (size_t)KV * hd;
 	const size_t S = start_pos + T;        /* positions the last query can see */
-	const int group = H / KV;              /* query heads sharing one KV head (GQA) */
 	const float scale = 1.0f / sqrtf((float)hd);
 
 	record(r, LD_PT_TOKENS, -1, tokens, LD_I32, __LINE__, (const size_t[]){T}, 1);
+	if (r->step == 0) /* the RoPE speeds belong to the model, not to a step */
+		RECORD(ROPE_FREQS, -1, r->inv_freq_f32, (size_t)hd / 2);
 
 	/* Embedding: each token id selects one row of the table. */
 	for (size_t t = 0; t < T; t++)
@@ -112,7 +114,7 @@ static void forward_pass(struct run *r, const int32_t *tokens, size_t T, size_t 
 		RECORD(ATTN_NORM, l, r->h, T, D);
 
 		/* Queries, keys, values: three projections of the same normed input.
-		 * K and V have only KV heads; each is shared by `group` query heads. */
+		 * K and V have only KV heads; each is shared by H/KV query heads. */
 		ld_matmul(r->q, r->h, &L->wq, T);
 		ld_matmul(r->k, r->h, &L->wk, T);
 		ld_matmul(r->v, r->h, &L->wv, T);
@@ -142,7 +144,7 @@ static void forward_pass(struct run *r, const int32_t *tokens, size_t T, size_t 
 		 * Attention is the only step that mixes information across tokens. */
 		#pragma omp parallel for schedule(static) if (T * S * q_dim > 65536)
 		for (int h = 0; h < H; h++) {
-			const int g = h / group; /* GQA: query head h reads KV head h / group */
+			const int g = ld_kv_head(h, H, KV); /* GQA: several query heads share KV head g */
 			for (size_t t = 0; t < T; t++) {
 				const float *qv = r->q_rope + t * q_dim + (size_t)h * hd;
 				float *row = r->scores + ((size_t)h * T + t) * S;
@@ -246,7 +248,9 @@ static void run_free(struct run *r)
 		*bufs[i] = NULL;
 	}
 	free(r->inv_freq);
+	free(r->inv_freq_f32);
 	r->inv_freq = NULL;
+	r->inv_freq_f32 = NULL;
 }
 
 static int run_alloc(struct run *r)
@@ -266,7 +270,9 @@ static int run_alloc(struct run *r)
 	for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
 		if (!(*bufs[i].p = calloc(bufs[i].n ? bufs[i].n : 1, sizeof(float))))
 			return -1;
-	return (r->inv_freq = calloc((size_t)c->head_dim / 2, sizeof(double))) ? 0 : -1;
+	r->inv_freq = calloc((size_t)c->head_dim / 2, sizeof(double));
+	r->inv_freq_f32 = calloc((size_t)c->head_dim / 2, sizeof(float));
+	return r->inv_freq && r->inv_freq_f32 ? 0 : -1;
 }
 
 enum ld_status ld_forward(const struct ld_model *m, const int32_t *tokens, size_t n_tokens,
@@ -319,18 +325,8 @@ enum ld_status ld_forward(const struct ld_model *m, const int32_t *tokens, size_
 
 	/* RoPE speeds depend only on the config: computed once. */
 	ld_rope_freqs(r.inv_freq, c->head_dim, c->rope_theta, &c->rope_scaling);
-	{
-		size_t half = (size_t)c->head_dim / 2;
-		float *f = malloc(half * sizeof *f);
-		if (!f) {
-			run_free(&r);
-			return ld_fail(err, LD_ERR_NOMEM, "out of memory");
-		}
-		for (size_t j = 0; j < half; j++)
-			f[j] = (float)r.inv_freq[j];
-		record(&r, LD_PT_ROPE_FREQS, -1, f, LD_F32, __LINE__, (const size_t[]){half}, 1);
-		free(f);
-	}
+	for (int j = 0; j < c->head_dim / 2; j++)
+		r.inv_freq_f32[j] = (float)r.inv_freq[j];
 
 	/* The prompt: all tokens in one pass. */
 	forward_pass(&r, tokens, n_tokens, 0);

@@ -29,6 +29,13 @@ void ld_rope(float *x, int n_heads, int head_dim, size_t pos, const double *inv_
  * Subtracts the max first so exp never overflows; -inf entries become 0. */
 void ld_softmax(float *x, size_t n);
 
+/* GQA: the KV head that query head h reads. n_heads/n_kv_heads consecutive
+ * query heads share one KV head.  PyTorch (HF): repeat_kv(k, n_heads // n_kv_heads) */
+static inline int ld_kv_head(int h, int n_heads, int n_kv_heads)
+{
+	return h / (n_heads / n_kv_heads);
+}
+
 /* x -> x * sigmoid(x).  PyTorch: F.silu(x) */
 float ld_silu(float x);
 

@@ -1,0 +1,79 @@
+#!/bin/sh
+# test_cli.sh - the trace/ls/dump commands end to end, and their errors:
+# one line on stderr, a non-zero exit, nothing overwritten.
+set -u
+bin=${LLAMADBG:-build/llamadbg}
+case $bin in /*) ;; *) bin=$(pwd)/$bin ;; esac
+cd "$(dirname "$0")" || exit 1
+tmp=$(mktemp -d /tmp/llamadbg-cli.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+ok() { echo "ok   $1"; }
+bad() { echo "FAIL $1"; fails=$((fails + 1)); }
+
+# expect_error NAME PATTERN CMD...: non-zero exit, exactly one stderr line matching PATTERN.
+expect_error() {
+	name=$1 pattern=$2
+	shift 2
+	"$@" >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	lines=$(wc -l <"$tmp/err")
+	if [ $rc -ne 0 ] && [ "$lines" -eq 1 ] && grep -q -- "$pattern" "$tmp/err"; then
+		ok "$name"
+	else
+		bad "$name (exit $rc, $lines stderr lines: $(head -c 300 "$tmp/err"))"
+	fi
+}
+
+model=data/models/f32_gqa
+"$bin" trace -m $model -t 254,17,201,88,3 -n 2 -o "$tmp/t.safetensors" >"$tmp/out" 2>&1 \
+	&& grep -q "87 tensors, .*5 tokens, generated [0-9]* [0-9]*$" "$tmp/out" && ok "trace writes a file" || bad "trace: $(cat "$tmp/out")"
+
+"$bin" ls "$tmp/t.safetensors" >"$tmp/ls" 2>&1
+grep -q '^layers.1.scores *head 4 x query 5 x key 5 ' "$tmp/ls" && ok "ls shows shapes with axes" || bad "ls scores line"
+grep -q '^step.1.layers.0.scores *head 4 x query 1 x key 6 ' "$tmp/ls" && ok "ls shows decode steps" || bad "ls step line"
+grep -q 'core/forward.c:[0-9]' "$tmp/ls" && ok "ls shows the source line" || bad "ls src"
+# Forward order: tokens first, logits of the prompt before step 1.
+first=$(awk 'NR>4 {print $1; exit}' "$tmp/ls")
+[ "$first" = tokens ] && ok "ls starts at tokens" || bad "ls order starts with $first"
+
+mkdir "$tmp/d"
+"$bin" dump "$tmp/t.safetensors" 'layers.0.scores' embed tokens -f npy -o "$tmp/d" >/dev/null 2>&1 \
+	&& [ -f "$tmp/d/layers.0.scores.npy" ] && ok "dump npy" || bad "dump npy"
+# NumPy v1.0 magic, and a header length that makes the data 64-byte aligned.
+head -c 6 "$tmp/d/layers.0.scores.npy" | od -An -c | grep -q 'N   U   M   P   Y' && ok "npy magic" || bad "npy magic"
+head -c 128 "$tmp/d/layers.0.scores.npy" | grep -q "'shape': (4, 5, 5,)" && ok "npy shape" || bad "npy shape"
+size=$(wc -c <"$tmp/d/layers.0.scores.npy")
+[ $(( (size - 4*5*5*4) % 64 )) -eq 0 ] && ok "npy header padded" || bad "npy size $size"
+head -c 128 "$tmp/d/tokens.npy" | grep -q "'descr': '<i4'" && ok "tokens are int32 in npy" || bad "tokens npy dtype"
+
+expect_error "dump refuses to overwrite" "already exists" \
+	"$bin" dump "$tmp/t.safetensors" embed -f npy -o "$tmp/d"
+"$bin" dump "$tmp/t.safetensors" embed -f npy -o "$tmp/d" --force >/dev/null 2>&1 && ok "dump --force" || bad "dump --force"
+
+"$bin" dump "$tmp/t.safetensors" 'layers.0.scores' -f csv -o "$tmp/d" >/dev/null 2>&1
+[ "$(wc -l <"$tmp/d/layers.0.scores.csv")" -eq 21 ] && ok "csv: header + one row per (head, query)" || bad "csv rows"
+head -1 "$tmp/d/layers.0.scores.csv" | grep -q '^head,query,key0,key1' && ok "csv header" || bad "csv header"
+sed -n 2p "$tmp/d/layers.0.scores.csv" | grep -q '^0,0,[-0-9.e]*,-inf,-inf,-inf,-inf$' && ok "csv masked -inf" || bad "csv row: $(sed -n 2p "$tmp/d/layers.0.scores.csv")"
+"$bin" dump "$tmp/t.safetensors" 'layers.0.q' -f txt -o "$tmp/d" >/dev/null 2>&1
+head -1 "$tmp/d/layers.0.q.txt" | grep -q '^# layers.0.q: token 5 x head 4 x dim 16 (float32)' && ok "txt header" || bad "txt header"
+
+expect_error "trace refuses to overwrite" "already exists" \
+	"$bin" trace -m $model -t 1,2 -o "$tmp/t.safetensors"
+expect_error "bad token list" "not a token id" "$bin" trace -m $model -t 1,x -o "$tmp/x.safetensors"
+expect_error "token outside vocab" "outside the vocabulary" "$bin" trace -m $model -t 1,999 -o "$tmp/x.safetensors"
+expect_error "missing model dir" "config.json" "$bin" trace -m "$tmp/none" -t 1 -o "$tmp/x.safetensors"
+expect_error "unwritable output" "cannot create" "$bin" trace -m $model -t 1 -o "$tmp/no/such/dir.st"
+expect_error "ls of a non-trace" "not a llamadbg trace" "$bin" ls $model/model.safetensors
+expect_error "ls of a missing file" "cannot open" "$bin" ls "$tmp/missing"
+expect_error "dump glob matching nothing" "no tensor matches" "$bin" dump "$tmp/t.safetensors" 'nothing*' -o "$tmp/d"
+expect_error "dump unknown format" "unknown format" "$bin" dump "$tmp/t.safetensors" -f xls -o "$tmp/d"
+expect_error "unknown command" "unknown command" "$bin" frobnicate
+[ -z "$(ls "$tmp" | grep tmp)" ] && ok "no temp files left" || bad "temp files left: $(ls "$tmp")"
+
+"$bin" trace -m $model -t 254,17 --only 'layers.*.probs' --only logits -o "$tmp/o.safetensors" >/dev/null 2>&1
+n=$("$bin" ls "$tmp/o.safetensors" | grep -c 'core/forward.c')
+[ "$n" -eq 3 ] && ok "--only records a subset" || bad "--only recorded $n"
+
+[ $fails -eq 0 ] || { echo "$fails failed"; exit 1; }
+echo "all cli tests passed"
