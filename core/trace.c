@@ -4,7 +4,7 @@
  * F32 tensors (I32 for token ids) in forward order, and __metadata__ with
  *   "format"        "llamadbg-trace-1"
  *   "config"        the model config as JSON
- *   "points"        JSON list, forward order: {"name","axes","src","op"}
+ *   "points"        JSON list, forward order: {"name","axes","src","op","doc"}
  *   "tokens", "generated", "token_strings"  JSON lists
  *   "prompt", "model"  strings (when known)
  */
@@ -194,9 +194,10 @@ enum ld_status ld_trace_save(const struct ld_trace *tr, const char *path, int fo
 	for (size_t i = 0; i < tr->n; i++) {
 		const struct ld_tensor *t = &tr->t[i];
 		out[i] = (struct ld_st_out){t->name, t->dtype, t->ndim, t->shape, t->data, t->nbytes};
-		json_array_append_new(points, json_pack("{s:s, s:s, s:s, s:s}", "name", t->name, "axes",
-		                                        t->axes, "src", t->src, "op",
-		                                        ld_point_info(t->point)->op));
+		const struct ld_point_info *info = ld_point_info(t->point);
+		json_array_append_new(points, json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", t->name,
+		                                        "axes", t->axes, "src", t->src, "op", info->op,
+		                                        "doc", info->doc));
 	}
 	keys[n_meta] = "format", vals[n_meta++] = strdup(TRACE_FORMAT);
 	keys[n_meta] = "config", vals[n_meta++] = ld_config_to_json(&tr->cfg);
@@ -347,13 +348,18 @@ enum ld_status ld_trace_open(struct ld_trace *tr, const char *path, struct ld_er
 		goto out;
 	}
 	for (size_t i = 0; i < f.n; i++) {
-		json_t *rec = NULL, *r;
+		/* "points" lists the tensors in the same order: look there first. */
+		json_t *rec = json_array_get(points, i), *r;
 		size_t k;
-		json_array_foreach(points, k, r) {
-			const char *nm = json_string_value(json_object_get(r, "name"));
-			if (nm && strcmp(nm, f.t[i].name) == 0) {
-				rec = r;
-				break;
+		const char *nm = json_string_value(json_object_get(rec, "name"));
+		if (!nm || strcmp(nm, f.t[i].name) != 0) {
+			rec = NULL;
+			json_array_foreach(points, k, r) {
+				nm = json_string_value(json_object_get(r, "name"));
+				if (nm && strcmp(nm, f.t[i].name) == 0) {
+					rec = r;
+					break;
+				}
 			}
 		}
 		if ((st = adopt_tensor(&tr->t[i], &f.t[i], rec, path, err)) != LD_OK)
