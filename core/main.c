@@ -1,22 +1,104 @@
 /* main.c - llamadbg: one binary, git-style subcommands. */
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "tokenizer.h"
+#include "util.h"
+#include "viewer.h"
+
+/* The seed articles' prompt: 17 tokens with Llama 3's tokenizer. */
+#define DEFAULT_PROMPT "the answer to the ultimate question of life, the universe, and everything is "
+
+static const char view_usage[] =
+	"usage: llamadbg view TRACE_FILE\n"
+	"       llamadbg view -m MODEL_DIR (-p TEXT | -p - | -f FILE | -t ID,...) [-n N] [--only GLOB]...\n";
+
+/* Trace in memory, then step through it. */
+static int view_request(const struct ld_trace_request *rq)
+{
+	struct ld_trace tr;
+	struct ld_err err = {{0}};
+	if (ld_cli_trace_run(rq, &tr) != 0)
+		return 1;
+	enum ld_status st = ld_view_trace(&tr, &err);
+	ld_trace_free(&tr);
+	return st == LD_OK ? 0 : ld_cli_error("%s", err.msg);
+}
+
+static int cmd_view(int argc, char **argv)
+{
+	int from_model = 0;
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "-m") == 0 || strncmp(argv[i], "--model", 7) == 0)
+			from_model = 1;
+	if (!from_model)
+		return ld_cmd_view(argc, argv);
+	struct ld_trace_request rq;
+	int rc = ld_cli_trace_args(argc, argv, &rq, view_usage);
+	if (rc == 0)
+		rc = view_request(&rq);
+	free(rq.only);
+	return rc < 0 ? 0 : rc;
+}
+
+/* data/demo in the working directory, else beside the binary (build/../data/demo). */
+static char *find_demo(void)
+{
+	if (ld_path_exists("data/demo/config.json"))
+		return strdup("data/demo");
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n <= 0)
+		return NULL;
+	exe[n] = '\0';
+	char *dir = dirname(exe), path[PATH_MAX + 32];
+	const char *tries[] = {"../data/demo", "../share/llamadbg/demo", "data/demo"};
+	for (size_t i = 0; i < sizeof tries / sizeof tries[0]; i++) {
+		snprintf(path, sizeof path, "%s/%s", dir, tries[i]);
+		char cfg[PATH_MAX + 64];
+		snprintf(cfg, sizeof cfg, "%s/config.json", path);
+		if (ld_path_exists(cfg))
+			return strdup(path);
+	}
+	return NULL;
+}
+
+/* `llamadbg` alone: the demo model on the seed prompt, in the viewer. */
+static int run_default(void)
+{
+	char *demo = find_demo();
+	if (!demo)
+		return ld_cli_error("data/demo: the demo model was not found (run from the source tree, "
+		                    "or use `llamadbg view -m MODEL_DIR -p TEXT`)");
+	const char *only[1] = {0};
+	struct ld_trace_request rq = {.model_dir = demo, .prompt = DEFAULT_PROMPT, .n_generate = 3,
+	                              .only = only};
+	int rc = view_request(&rq);
+	free(demo);
+	return rc;
+}
 
 static const struct {
 	const char *name;
 	int (*run)(int argc, char **argv);
 	const char *help;
 } commands[] = {
-	{"trace", ld_cmd_trace, "run a model on tokens and save every intermediate tensor"},
+	{"trace", ld_cmd_trace, "run a model on a prompt and save every intermediate tensor"},
+	{"view", cmd_view, "step through a trace (or trace a model first) in the terminal"},
 	{"ls", ld_cmd_ls, "list a trace's tensors with shapes and statistics"},
 	{"dump", ld_cmd_dump, "write tensors of a trace to .npy, .csv or .txt files"},
+	{"tokenize", ld_cmd_tokenize, "show how a model's tokenizer splits a text"},
 };
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: llamadbg COMMAND [ARGS]\n\n");
+	fprintf(f, "usage: llamadbg [COMMAND [ARGS]]\n\n"
+	           "  (none)     trace the seed prompt on the demo model and open the viewer\n");
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
 	fprintf(f, "\n`llamadbg COMMAND --help` describes a command.\n");
@@ -24,10 +106,8 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	if (argc < 2) {
-		usage(stderr);
-		return 1;
-	}
+	if (argc < 2)
+		return run_default();
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
 		usage(stdout);
 		return 0;

@@ -139,31 +139,49 @@ static void matmul_scalar(float *out, const float *x, const struct ld_weight *w,
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 #define AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))
 
+#ifndef L2_W_BYTES
+#define L2_W_BYTES (128 * 1024) /* budget for a chunk's weights in L2 */
+#endif
+#ifndef CHUNK_MAX
+#define CHUNK_MAX 64
+#endif
+#ifndef L1_X_BYTES
+#define L1_X_BYTES (24 * 1024) /* budget for a token block of x in L1 */
+#endif
 enum {
-	CHUNK_ROWS = 64,        /* rows per OpenMP work item */
-	TB_MAX = 5,             /* tokens per tile */
-	L1_X_BYTES = 16 * 1024, /* budget for the x block (T x kc floats) in L1 */
+	TB_MAX = 6,             /* tokens per tile */
 };
 
-/* Copy x's first cols16 columns into xp: for each group of 16 columns, all
- * T tokens one after the other (16 floats each), so that a tile walking the
- * columns reads xp in order. With split (BF16) each token's 16 floats are the
- * even columns then the odd ones, matching how a bf16 load is widened. */
+/* Token blocks as even as possible, at most TB_MAX: T = 17 -> 6, 6, 5.
+ * Block b starts at token b * (T / n) + min(b, T % n). */
+static size_t token_blocks(size_t T) { return (T + TB_MAX - 1) / TB_MAX; }
+
+/* Copy x's first cols16 columns into xp in the order the tiles read them:
+ * token block by token block (block b at xp + t0 * cols16), and in a block,
+ * each group of 16 columns for its tb tokens one after the other (16
+ * floats each). With split (BF16) a token's 16 floats are the even columns
+ * then the odd ones, matching how a bf16 load is widened (w_lo, w_hi). */
 static void pack_x(float *xp, const float *x, size_t T, size_t cols, size_t cols16, int split)
 {
-	for (size_t g = 0; g < cols16 / 16; g++)
-		for (size_t t = 0; t < T; t++) {
-			const float *src = x + t * cols + g * 16;
-			float *dst = xp + (g * T + t) * 16;
-			if (split) {
-				for (int j = 0; j < 8; j++) {
-					dst[j] = src[2 * j];
-					dst[8 + j] = src[2 * j + 1];
+	const size_t nblk = token_blocks(T);
+	for (size_t b = 0, t0 = 0; b < nblk; b++) {
+		size_t tb = T / nblk + (b < T % nblk);
+		float *blk = xp + t0 * cols16;
+		for (size_t g = 0; g < cols16 / 16; g++)
+			for (size_t t = 0; t < tb; t++) {
+				const float *src = x + (t0 + t) * cols + g * 16;
+				float *dst = blk + (g * tb + t) * 16;
+				if (split) {
+					for (int j = 0; j < 8; j++) {
+						dst[j] = src[2 * j];
+						dst[8 + j] = src[2 * j + 1];
+					}
+				} else {
+					memcpy(dst, src, 16 * sizeof *dst);
 				}
-			} else {
-				memcpy(dst, src, 16 * sizeof *dst);
 			}
-		}
+		t0 += tb;
+	}
 }
 
 /* Stored weights p[0..16) widened: the first 8 (F32, F16) or the even ones
@@ -177,15 +195,31 @@ AVX2_INLINE __m256 w_lo(enum ld_dtype dt, const unsigned char *p)
 	return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)p), 16));
 }
 
-/* ... and the last 8 (F32, F16) or the odd ones (BF16). */
-AVX2_INLINE __m256 w_hi(enum ld_dtype dt, const unsigned char *p)
+/* ... and the last 8 (F32, F16) or the odd ones (BF16). For BF16 the odd
+ * ones are the even ones of the same load started 2 bytes later: one shift
+ * like w_lo and no mask register (registers are all taken by a 2 x 6 tile).
+ * That load reads 2 bytes past the group, so the last group of a row
+ * (row_end) masks instead. */
+AVX2_INLINE __m256 w_hi(enum ld_dtype dt, const unsigned char *p, int row_end)
 {
 	if (dt == LD_F32)
 		return _mm256_loadu_ps((const float *)p + 8);
 	if (dt == LD_F16)
 		return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p + 1));
+	if (!row_end)
+		return w_lo(dt, p + 2);
 	return _mm256_castsi256_ps(_mm256_and_si256(_mm256_loadu_si256((const __m256i *)p),
 	                                            _mm256_set1_epi32((int)0xffff0000u)));
+}
+
+/* 8 floats of packed x, in a register. The empty asm stops the compiler
+ * from folding the load into each of the R FMAs that use it: that would
+ * load it R times, and loads, not FMAs, would then set the pace. */
+AVX2_INLINE __m256 load_x(const float *p)
+{
+	__m256 v = _mm256_loadu_ps(p);
+	__asm__("" : "+x"(v));
+	return v;
 }
 
 /* Sum of the 8 lanes. */
@@ -200,25 +234,59 @@ AVX2_INLINE float hsum(__m256 v)
 /* What one tile works on. */
 struct tile {
 	const unsigned char *w[4]; /* the R stored rows (logical rows r0..r0+R) */
-	const float *xp;           /* packed x */
-	size_t T;                  /* tokens in xp */
+	uintptr_t pf[4];           /* the next tile's rows at its first column */
+	const float *xb;           /* packed x of the token block (see pack_x) */
 	size_t t0;                 /* first token of the tile */
 	size_t k0, k1;             /* columns [k0, k1), multiples of 16 */
+	int row_end;               /* k1 is the end of the rows (see w_hi) */
+	int accumulate;            /* add to out (later kc blocks) or store */
 	float *out;                /* (T, ldo) */
 	size_t ldo;                /* rows of W */
 	size_t r0;                 /* first logical row */
-	int accumulate;            /* add to out (later kc blocks) or store */
 };
+
+/* One group of 16 columns at k: acc[r][t] += W[r][k..k+16] . x[t][k..k+16].
+ * In two halves (lo, hi) so that only R weight vectors are live at once:
+ * R*TB accumulators + R weights + 1 x <= 16 registers. */
+AVX2_INLINE void tile_step(enum ld_dtype dt, int R, int TB, __m256 acc[4][TB_MAX],
+                           const struct tile *a, size_t k, const float *xk, int row_end)
+{
+	const size_t esz = dt == LD_F32 ? 4 : 2;
+	__m256 wv[4];
+	/* The next tile's weights, at the pace this one reads its own: they
+	 * arrive from memory while this tile computes. */
+#pragma GCC unroll 4
+	for (int r = 0; r < R; r++)
+		_mm_prefetch((const char *)(a->pf[r] + (k - a->k0) * esz), _MM_HINT_T0);
+#pragma GCC unroll 4
+	for (int r = 0; r < R; r++)
+		wv[r] = w_lo(dt, a->w[r] + k * esz);
+#pragma GCC unroll 8
+	for (int t = 0; t < TB; t++) {
+		__m256 xv = load_x(xk + t * 16);
+#pragma GCC unroll 4
+		for (int r = 0; r < R; r++)
+			acc[r][t] = _mm256_fmadd_ps(wv[r], xv, acc[r][t]);
+	}
+#pragma GCC unroll 4
+	for (int r = 0; r < R; r++)
+		wv[r] = w_hi(dt, a->w[r] + k * esz, row_end);
+#pragma GCC unroll 8
+	for (int t = 0; t < TB; t++) {
+		__m256 xv = load_x(xk + t * 16 + 8);
+#pragma GCC unroll 4
+		for (int r = 0; r < R; r++)
+			acc[r][t] = _mm256_fmadd_ps(wv[r], xv, acc[r][t]);
+	}
+}
 
 /* out[t0..t0+TB][r0..r0+R] (+)= W[r0..r0+R][k0..k1] . x[t][k0..k1].
  * R, TB and dt are constants at every call, so the loops unroll and acc
- * lives in registers. Written in two halves (lo, hi) so that only R weight
- * vectors are live at once: R*TB + R + 2 <= 16 registers. */
+ * lives in registers. */
 AVX2_INLINE void tile_kernel(enum ld_dtype dt, int R, int TB, const struct tile *a)
 {
-	const size_t esz = dt == LD_F32 ? 4 : 2;
-	const size_t xstep = a->T * 16; /* floats between column groups in xp */
-	const float *xk = a->xp + (a->k0 / 16 * a->T + a->t0) * 16;
+	const float *xk = a->xb + a->k0 / 16 * TB * 16;
+	const size_t kend = a->row_end ? a->k1 - 16 : a->k1; /* k1 > k0 */
 	__m256 acc[4][TB_MAX];
 
 #pragma GCC unroll 4
@@ -227,29 +295,11 @@ AVX2_INLINE void tile_kernel(enum ld_dtype dt, int R, int TB, const struct tile 
 		for (int t = 0; t < TB; t++)
 			acc[r][t] = _mm256_setzero_ps();
 
-	for (size_t k = a->k0; k < a->k1; k += 16, xk += xstep) {
-		__m256 wv[4];
-#pragma GCC unroll 4
-		for (int r = 0; r < R; r++)
-			wv[r] = w_lo(dt, a->w[r] + k * esz);
-#pragma GCC unroll 8
-		for (int t = 0; t < TB; t++) {
-			__m256 xv = _mm256_loadu_ps(xk + t * 16);
-#pragma GCC unroll 4
-			for (int r = 0; r < R; r++)
-				acc[r][t] = _mm256_fmadd_ps(wv[r], xv, acc[r][t]);
-		}
-#pragma GCC unroll 4
-		for (int r = 0; r < R; r++)
-			wv[r] = w_hi(dt, a->w[r] + k * esz);
-#pragma GCC unroll 8
-		for (int t = 0; t < TB; t++) {
-			__m256 xv = _mm256_loadu_ps(xk + t * 16 + 8);
-#pragma GCC unroll 4
-			for (int r = 0; r < R; r++)
-				acc[r][t] = _mm256_fmadd_ps(wv[r], xv, acc[r][t]);
-		}
-	}
+	size_t k = a->k0;
+	for (; k < kend; k += 16, xk += TB * 16)
+		tile_step(dt, R, TB, acc, a, k, xk, 0);
+	if (a->row_end)
+		tile_step(dt, R, TB, acc, a, k, xk, 1);
 
 #pragma GCC unroll 4
 	for (int r = 0; r < R; r++)
@@ -270,11 +320,13 @@ AVX2_INLINE void tile_kernel(enum ld_dtype dt, int R, int TB, const struct tile 
 	case 0x13: tile_kernel(DT, 1, 3, a); break;                                  \
 	case 0x14: tile_kernel(DT, 1, 4, a); break;                                  \
 	case 0x15: tile_kernel(DT, 1, 5, a); break;                                  \
+	case 0x16: tile_kernel(DT, 1, 6, a); break;                                  \
 	case 0x21: tile_kernel(DT, 2, 1, a); break;                                  \
 	case 0x22: tile_kernel(DT, 2, 2, a); break;                                  \
 	case 0x23: tile_kernel(DT, 2, 3, a); break;                                  \
 	case 0x24: tile_kernel(DT, 2, 4, a); break;                                  \
 	case 0x25: tile_kernel(DT, 2, 5, a); break;                                  \
+	case 0x26: tile_kernel(DT, 2, 6, a); break;                                  \
 	case 0x41: tile_kernel(DT, 4, 1, a); break;                                  \
 	case 0x42: tile_kernel(DT, 4, 2, a); break;                                  \
 	default: assert(!"no such tile shape");                                       \
@@ -294,39 +346,63 @@ AVX2 static void tile_run(enum ld_dtype dt, int R, int TB, const struct tile *a)
 		tile_f32(R, TB, a);
 }
 
-/* Rows [r0, r0+nr) of out: every kc block, every row group, every token
- * block; then the leftover columns one by one. */
+/* For prefetching: pf[0..n) = the addresses of rows [r, r + n) at column
+ * k0 (rows past the end of W repeat its last row). Integers, not pointers:
+ * a prefetch may run past the rows it is for, which is harmless for the
+ * CPU and must not be pointer arithmetic in C. */
+static void prefetch_rows(uintptr_t *pf, const struct ld_weight *w, size_t r, int n, size_t k0)
+{
+	for (int i = 0; i < n; i++) {
+		size_t q = r + (size_t)i < w->rows ? r + (size_t)i : w->rows - 1;
+		pf[i] = (uintptr_t)row_ptr(w, q) + k0 * elem_size(w->dtype);
+	}
+}
+
+/* Rows [r0, r0+nr) of out. For each block of up to TB_MAX tokens, walk the
+ * columns kc at a time and run a tile on every row group of the chunk: the
+ * x block (tb tokens x kc columns) stays in L1 while the chunk's weights
+ * pass through it; the chunk's weights stay in L2 for the next token block.
+ * Then add the leftover columns one by one. */
 AVX2 static void chunk_avx2(float *out, const float *x, const float *xp,
                             const struct ld_weight *w, size_t T,
                             size_t r0, size_t nr, size_t kc, int R)
 {
 	const size_t rows = w->rows, cols = w->cols, cols16 = cols & ~(size_t)15;
-	/* Token blocks as even as possible: T = 17 -> 5, 4, 4, 4. */
-	const size_t nblk = (T + TB_MAX - 1) / TB_MAX;
-	struct tile a = {.xp = xp, .T = T, .out = out, .ldo = rows};
+	const size_t esz = elem_size(w->dtype);
+	const size_t nblk = token_blocks(T);
+	struct tile a = {.out = out, .ldo = rows};
 
-	for (size_t k0 = 0; k0 < cols16; k0 += kc) {
-		a.k0 = k0;
-		a.k1 = cols16 - k0 < kc ? cols16 : k0 + kc;
-		a.accumulate = k0 > 0;
-		for (size_t r = r0; r < r0 + nr;) {
-			int rr = r0 + nr - r >= (size_t)R ? R : 1; /* leftover rows: one by one */
-			for (int i = 0; i < rr; i++)
-				a.w[i] = row_ptr(w, r + i);
-			a.r0 = r;
-			for (size_t b = 0, t0 = 0; b < nblk; b++) {
-				size_t tb = T / nblk + (b < T % nblk);
-				a.t0 = t0;
+	for (size_t b = 0, t0 = 0; b < nblk; b++) {
+		size_t tb = T / nblk + (b < T % nblk);
+		a.t0 = t0;
+		a.xb = xp ? xp + t0 * cols16 : NULL; /* NULL when cols < 16 */
+		for (size_t k0 = 0; k0 < cols16; k0 += kc) {
+			a.k0 = k0;
+			a.k1 = cols16 - k0 < kc ? cols16 : k0 + kc;
+			a.row_end = a.k1 == cols;
+			a.accumulate = k0 > 0;
+			for (size_t r = r0; r < r0 + nr;) {
+				int rr = r0 + nr - r >= (size_t)R ? R : 1; /* leftovers: one by one */
+				for (int i = 0; i < rr; i++)
+					a.w[i] = row_ptr(w, r + i);
+				a.r0 = r;
+				/* The next tile: the next row group, else the first one
+				 * of the next column block, else of the next chunk. */
+				if (r + (size_t)rr < r0 + nr)
+					prefetch_rows(a.pf, w, r + (size_t)rr, rr, k0);
+				else if (a.k1 < cols16)
+					prefetch_rows(a.pf, w, r0, rr, a.k1);
+				else
+					prefetch_rows(a.pf, w, r0 + nr, rr, 0);
 				tile_run(w->dtype, rr, (int)tb, &a);
-				t0 += tb;
+				r += (size_t)rr;
 			}
-			r += (size_t)rr;
 		}
+		t0 += tb;
 	}
 
 	if (cols16 == cols && cols16 > 0)
 		return; /* no tail (cols == 0 still has to write zeros) */
-	const size_t esz = elem_size(w->dtype);
 	float wt[16];
 	for (size_t r = r0; r < r0 + nr; r++) {
 		widen(wt, row_ptr(w, r) + cols16 * esz, w->dtype, cols - cols16);
@@ -343,6 +419,7 @@ AVX2 static void chunk_avx2(float *out, const float *x, const float *xp,
 AVX2 static int matmul_avx2(float *out, const float *x, const struct ld_weight *w, size_t T)
 {
 	const size_t rows = w->rows, cols = w->cols, cols16 = cols & ~(size_t)15;
+	const size_t esz = elem_size(w->dtype);
 	float *xp = NULL;
 	if (cols16) {
 		size_t bytes = (T * cols16 * sizeof(float) + 63) & ~(size_t)63;
@@ -352,21 +429,28 @@ AVX2 static int matmul_avx2(float *out, const float *x, const struct ld_weight *
 		pack_x(xp, x, T, cols, cols16, w->dtype == LD_BF16);
 	}
 
-	/* kc: as many columns as keep T x kc floats of x within the L1 budget,
-	 * a multiple of 64, at least 256 (for T = 17: 256; for T = 1: all). */
-	size_t kc = L1_X_BYTES / (T * sizeof(float)) & ~(size_t)63;
-	if (kc < 256)
-		kc = 256;
+	/* kc: as many columns as keep a token block's x (tb x kc floats) within
+	 * the L1 budget; a multiple of 64 (T = 17: 1024; T = 1: 6144). */
+	size_t tb_max = T < TB_MAX ? T : TB_MAX;
+	size_t kc = L1_X_BYTES / (tb_max * sizeof(float)) & ~(size_t)63;
+	if (kc < 64)
+		kc = 64;
 	/* Few tokens: 4 rows per tile keep enough FMAs in flight. */
 	const int R = T <= 2 ? 4 : 2;
-	const size_t nchunks = (rows + CHUNK_ROWS - 1) / CHUNK_ROWS;
+	/* Chunk: as many rows as fit the L2 budget, a multiple of 4, 4..64. */
+	size_t chunk = cols ? L2_W_BYTES / (cols * esz) & ~(size_t)3 : 64;
+	if (chunk < 4)
+		chunk = 4;
+	if (chunk > CHUNK_MAX)
+		chunk = CHUNK_MAX;
+	const size_t nchunks = (rows + chunk - 1) / chunk;
 
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static)
 #endif
 	for (size_t c = 0; c < nchunks; c++) {
-		size_t r0 = c * CHUNK_ROWS;
-		size_t nr = rows - r0 < CHUNK_ROWS ? rows - r0 : CHUNK_ROWS;
+		size_t r0 = c * chunk;
+		size_t nr = rows - r0 < chunk ? rows - r0 : chunk;
 		chunk_avx2(out, x, xp, w, T, r0, nr, kc, R);
 	}
 	free(xp);

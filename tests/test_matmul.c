@@ -1,0 +1,362 @@
+/* test_matmul.c - ld_matmul and ld_weight_row against a float64 reference.
+ *
+ * Every kernel (scalar, and AVX2 where the CPU has it) is compared with a
+ * naive double-precision loop over the same stored weights, for F32, BF16
+ * and F16, odd shapes (T not a multiple of the token block, cols not a
+ * multiple of 16, rows not a multiple of the row group or chunk), unaligned
+ * pointers, a row_map, and NaN/Inf propagation.
+ * Tolerance: |a - b| <= 1e-5 + 1e-4 * |b|.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dtype.h"
+#include "matmul.h"
+
+#define ATOL 1e-5
+#define RTOL 1e-4
+
+static const enum ld_kernel kernels[] = {LD_KERNEL_SCALAR, LD_KERNEL_AVX2, LD_KERNEL_AUTO};
+static const enum ld_dtype dtypes[] = {LD_F32, LD_BF16, LD_F16};
+
+/* xorshift64*: reproducible test data. */
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static double urand(void) /* [-1, 1) */
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	uint64_t r = rng_state * 0x2545f4914f6cdd1dull;
+	return (double)(r >> 11) * (2.0 / 9007199254740992.0) - 1.0;
+}
+
+/* A weight matrix in its own buffer, starting `misalign` bytes past a
+ * malloc'd (aligned) address so the kernels see unaligned rows. */
+struct test_weight {
+	unsigned char *buf;
+	struct ld_weight w;
+};
+
+static size_t esize(enum ld_dtype dt) { return dt == LD_F32 ? 4 : 2; }
+
+/* Store v into element i of W's data in W's dtype. */
+static void put(struct ld_weight *w, size_t i, float v)
+{
+	unsigned char *p = (unsigned char *)w->data + i * esize(w->dtype);
+	uint16_t h;
+	switch (w->dtype) {
+	case LD_F32: memcpy(p, &v, 4); return;
+	case LD_BF16: h = ld_f32_to_bf16(v); break;
+	default: h = ld_f32_to_f16(v); break;
+	}
+	memcpy(p, &h, 2);
+}
+
+/* The stored value of element i, widened exactly. */
+static double get(const struct ld_weight *w, size_t i)
+{
+	const unsigned char *p = (const unsigned char *)w->data + i * esize(w->dtype);
+	float f;
+	uint16_t h;
+	if (w->dtype == LD_F32) {
+		memcpy(&f, p, 4);
+		return f;
+	}
+	memcpy(&h, p, 2);
+	return w->dtype == LD_BF16 ? ld_bf16_to_f32(h) : ld_f16_to_f32(h);
+}
+
+/* Random weights of about the size real checkpoints have (|w| < 0.05), so
+ * sums stay O(1) and f32 rounding stays far below the tolerance. */
+static void weight_init(struct test_weight *tw, enum ld_dtype dt, size_t rows, size_t cols,
+                        size_t misalign)
+{
+	tw->buf = malloc(rows * cols * esize(dt) + misalign + 1);
+	assert_non_null(tw->buf);
+	tw->w = (struct ld_weight){.data = tw->buf + misalign, .dtype = dt, .rows = rows, .cols = cols};
+	for (size_t i = 0; i < rows * cols; i++)
+		put(&tw->w, i, (float)(0.05 * urand()));
+}
+
+static float *random_x(size_t n, size_t misalign_floats)
+{
+	float *x = malloc((n + misalign_floats + 1) * sizeof *x);
+	assert_non_null(x);
+	for (size_t i = 0; i < n; i++)
+		x[misalign_floats + i] = (float)urand();
+	return x;
+}
+
+/* out[t][r] = sum_c x[t][c] * W[row_map[r]][c] in double. */
+static void reference(double *ref, const float *x, const struct ld_weight *w, size_t T)
+{
+	for (size_t t = 0; t < T; t++)
+		for (size_t r = 0; r < w->rows; r++) {
+			size_t sr = w->row_map ? w->row_map[r] : r;
+			double s = 0.0;
+			for (size_t c = 0; c < w->cols; c++)
+				s += (double)x[t * w->cols + c] * get(w, sr * w->cols + c);
+			ref[t * w->rows + r] = s;
+		}
+}
+
+/* Compare out with ref; non-finite reference values must be matched
+ * exactly (same NaN-ness, same infinity). Reports the first bad index and
+ * the max difference. */
+static void check(const char *what, const float *out, const double *ref, size_t T, size_t rows)
+{
+	size_t bad = (size_t)-1, nbad = 0;
+	double maxdiff = 0.0;
+	for (size_t i = 0; i < T * rows; i++) {
+		double a = out[i], b = ref[i];
+		int ok;
+		if (isnan(b) || isinf(b)) {
+			ok = isnan(b) ? isnan(a) : a == b;
+		} else {
+			double d = fabs(a - b);
+			if (!(d <= maxdiff))
+				maxdiff = d; /* also catches a NaN result */
+			ok = d <= ATOL + RTOL * fabs(b);
+		}
+		if (!ok && nbad++ == 0)
+			bad = i;
+	}
+	if (nbad) {
+		print_error("%s: %zu of %zu values out of tolerance; first at [t=%zu][r=%zu]: "
+		            "got %.9g, want %.9g; max |diff| %.3g\n",
+		            what, nbad, T * rows, bad / rows, bad % rows, (double)out[bad], ref[bad],
+		            maxdiff);
+		fail();
+	}
+}
+
+/* Run every kernel on one case and check it. */
+static void run_case(const struct ld_weight *w, const float *x, size_t T, const char *label)
+{
+	double *ref = malloc(T * w->rows * sizeof *ref);
+	float *out = malloc(T * w->rows * sizeof *out);
+	assert_non_null(ref);
+	assert_non_null(out);
+	reference(ref, x, w, T);
+	for (size_t k = 0; k < sizeof kernels / sizeof kernels[0]; k++) {
+		char what[200];
+		snprintf(what, sizeof what, "%s %s T=%zu rows=%zu cols=%zu kernel=%s", label,
+		         ld_dtype_name(w->dtype), T, w->rows, w->cols, ld_kernel_name(kernels[k]));
+		for (size_t i = 0; i < T * w->rows; i++)
+			out[i] = 12345.0f; /* every value must be overwritten */
+		ld_matmul_with(out, x, w, T, kernels[k]);
+		check(what, out, ref, T, w->rows);
+	}
+	free(out);
+	free(ref);
+}
+
+static void test_shapes(void **state)
+{
+	(void)state;
+	static const size_t Ts[] = {1, 2, 17, 33};
+	static const size_t colss[] = {1, 7, 64, 100, 2048 + 3};
+	static const size_t rowss[] = {1, 5, 64, 259};
+	for (size_t d = 0; d < 3; d++)
+		for (size_t ci = 0; ci < 5; ci++)
+			for (size_t ri = 0; ri < 4; ri++)
+				for (size_t ti = 0; ti < 4; ti++) {
+					size_t T = Ts[ti], rows = rowss[ri], cols = colss[ci];
+					/* weights 2 bytes and x one float past an aligned address */
+					struct test_weight tw;
+					weight_init(&tw, dtypes[d], rows, cols, esize(dtypes[d]));
+					float *xbuf = random_x(T * cols, 1);
+					run_case(&tw.w, xbuf + 1, T, "shape");
+					free(xbuf);
+					free(tw.buf);
+				}
+}
+
+/* Tensors in a safetensors file can start at any byte offset. */
+static void test_odd_byte_offset(void **state)
+{
+	(void)state;
+	for (size_t d = 0; d < 3; d++) {
+		struct test_weight tw;
+		weight_init(&tw, dtypes[d], 37, 133, 1);
+		float *x = random_x(17 * 133, 0);
+		run_case(&tw.w, x, 17, "odd byte offset");
+		free(x);
+		free(tw.buf);
+	}
+}
+
+/* Logical row r is stored row row_map[r] (how HF's q/k permutation is undone). */
+static void test_row_map(void **state)
+{
+	(void)state;
+	const size_t rows = 130, cols = 200;
+	uint32_t map[130];
+	for (size_t r = 0; r < rows; r++)
+		map[r] = (uint32_t)((r * 7 + 3) % rows); /* 7 is coprime with 130 */
+	for (size_t d = 0; d < 3; d++)
+		for (size_t T = 1; T <= 17; T += 16) {
+			struct test_weight tw;
+			weight_init(&tw, dtypes[d], rows, cols, 0);
+			tw.w.row_map = map;
+			float *x = random_x(T * cols, 0);
+			run_case(&tw.w, x, T, "row_map");
+			free(x);
+			free(tw.buf);
+		}
+}
+
+/* A debugger must show NaN and Inf where the arithmetic makes them. */
+static void test_nan_inf(void **state)
+{
+	(void)state;
+	const size_t rows = 67, cols = 203, T = 17;
+	for (size_t d = 0; d < 3; d++) {
+		struct test_weight tw;
+		weight_init(&tw, dtypes[d], rows, cols, 0);
+		float *x = random_x(T * cols, 0);
+		x[3 * cols + 150] = NAN;  /* token 3: every output NaN */
+		x[5 * cols + 201] = NAN;  /* token 5, in the column tail */
+		put(&tw.w, 10 * cols + 7, NAN); /* row 10: NaN for every token */
+		/* token 8: +Inf in column 40, whose weights are all positive */
+		for (size_t r = 0; r < rows; r++)
+			put(&tw.w, r * cols + 40, 0.03f);
+		x[8 * cols + 40] = INFINITY;
+		/* row 20: -Inf weight; token 11 has x = 0 there: 0 * Inf = NaN */
+		put(&tw.w, 20 * cols + 100, -INFINITY);
+		x[11 * cols + 100] = 0.0f;
+
+		float *out = malloc(T * rows * sizeof *out);
+		assert_non_null(out);
+		for (size_t k = 0; k < sizeof kernels / sizeof kernels[0]; k++) {
+			ld_matmul_with(out, x, &tw.w, T, kernels[k]);
+			for (size_t t = 0; t < T; t++)
+				for (size_t r = 0; r < rows; r++) {
+					float v = out[t * rows + r];
+					if (t == 3 || t == 5 || r == 10 || (t == 11 && r == 20)) {
+						if (!isnan(v)) {
+							print_error("%s %s: out[%zu][%zu] = %g, want NaN\n",
+							            ld_kernel_name(kernels[k]),
+							            ld_dtype_name(dtypes[d]), t, r, v);
+							fail();
+						}
+					} else if (t == 8 && r == 20) {
+						continue; /* Inf - Inf or Inf: run_case checks it */
+					} else if (t == 8) {
+						assert_true(isinf(v) && v > 0);
+					} else if (r == 20) {
+						/* -Inf weight times a random nonzero x */
+						assert_true(isinf(v));
+					} else {
+						assert_true(isfinite(v));
+					}
+				}
+		}
+		/* and the values that stayed finite are right */
+		run_case(&tw.w, x, T, "nan/inf");
+		free(out);
+		free(x);
+		free(tw.buf);
+	}
+}
+
+/* cols == 0: an empty sum is 0. T == 0: nothing is written. */
+static void test_degenerate(void **state)
+{
+	(void)state;
+	float out[6] = {7, 7, 7, 7, 7, 7};
+	const float x[2] = {1, 2};
+	uint16_t dummy = 0;
+	struct ld_weight w = {.data = &dummy, .dtype = LD_BF16, .rows = 3, .cols = 0};
+	for (size_t k = 0; k < sizeof kernels / sizeof kernels[0]; k++) {
+		for (int i = 0; i < 6; i++)
+			out[i] = 7;
+		ld_matmul_with(out, x, &w, 2, kernels[k]);
+		for (int i = 0; i < 6; i++)
+			assert_true(out[i] == 0.0f);
+		ld_matmul_with(out, x, &w, 0, kernels[k]);
+		assert_true(out[0] == 0.0f);
+	}
+}
+
+/* A hand-checkable product: [1 2 3] @ [[1 0 -1] [0.5 0.5 0.5]]^T = [-2 3]. */
+static void test_by_hand(void **state)
+{
+	(void)state;
+	const float x[3] = {1, 2, 3};
+	const float wf[6] = {1, 0, -1, 0.5f, 0.5f, 0.5f};
+	for (size_t d = 0; d < 3; d++) {
+		unsigned char buf[24];
+		struct ld_weight w = {.data = buf, .dtype = dtypes[d], .rows = 2, .cols = 3};
+		for (int i = 0; i < 6; i++)
+			put(&w, (size_t)i, wf[i]);
+		for (size_t k = 0; k < sizeof kernels / sizeof kernels[0]; k++) {
+			float out[2] = {0, 0};
+			ld_matmul_with(out, x, &w, 1, kernels[k]);
+			assert_float_equal(out[0], -2.0f, 0.0f);
+			assert_float_equal(out[1], 3.0f, 0.0f);
+		}
+	}
+}
+
+/* ld_weight_row widens logical row r exactly, following row_map. */
+static void test_weight_row(void **state)
+{
+	(void)state;
+	const size_t rows = 9, cols = 35;
+	const uint32_t map[9] = {8, 7, 6, 5, 4, 3, 2, 1, 0};
+	float row[35];
+	for (size_t d = 0; d < 3; d++)
+		for (int use_map = 0; use_map < 2; use_map++) {
+			struct test_weight tw;
+			weight_init(&tw, dtypes[d], rows, cols, 1);
+			put(&tw.w, 2 * cols + 4, NAN);
+			put(&tw.w, 3 * cols + 5, -INFINITY);
+			tw.w.row_map = use_map ? map : NULL;
+			for (size_t r = 0; r < rows; r++) {
+				size_t sr = use_map ? map[r] : r;
+				ld_weight_row(row, &tw.w, r);
+				for (size_t c = 0; c < cols; c++) {
+					double want = get(&tw.w, sr * cols + c);
+					if (isnan(want))
+						assert_true(isnan(row[c]));
+					else
+						assert_true((double)row[c] == want);
+				}
+			}
+			free(tw.buf);
+		}
+}
+
+static void test_kernel_names(void **state)
+{
+	(void)state;
+	enum ld_kernel k = ld_matmul_kernel();
+	assert_true(k == LD_KERNEL_SCALAR || k == LD_KERNEL_AVX2);
+	assert_string_equal(ld_kernel_name(LD_KERNEL_SCALAR), "scalar");
+	assert_string_equal(ld_kernel_name(LD_KERNEL_AVX2), "avx2");
+	print_message("ld_matmul uses the %s kernel on this CPU\n", ld_kernel_name(k));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_kernel_names),
+		cmocka_unit_test(test_by_hand),
+		cmocka_unit_test(test_degenerate),
+		cmocka_unit_test(test_shapes),
+		cmocka_unit_test(test_odd_byte_offset),
+		cmocka_unit_test(test_row_map),
+		cmocka_unit_test(test_nan_inf),
+		cmocka_unit_test(test_weight_row),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,51 @@
+/* viewer.h - the ncurses viewer's entry points.
+ *
+ *   llamadbg view FILE                 a saved trace (mmapped)
+ *   llamadbg view --synth tiny|small|8b   a synthetic trace (no model needed)
+ *   llamadbg view --bench [--keys K] [--size LxC] FILE|--synth NAME
+ *                                      replay keys on a headless screen,
+ *                                      report median and worst frame time
+ *
+ * `llamadbg` alone and `view -m DIR -p TEXT` trace first (the main
+ * program does) and then call ld_view_trace().
+ */
+#ifndef LD_VIEWER_H
+#define LD_VIEWER_H
+
+#include <stdio.h>
+
+#include "status.h"
+#include "trace.h"
+
+/* argv[0] == "view". Prints one error line on stderr; returns the exit status. */
+int ld_cmd_view(int argc, char **argv);
+
+/* Run the viewer on a trace until the user quits. Needs stdin and stdout
+ * to be a terminal (else LD_ERR_USAGE with one clear line in err). The
+ * terminal is restored on every way out, crashes included. */
+enum ld_status ld_view_trace(struct ld_trace *tr, struct ld_err *err);
+
+/* Replay keys (one character each; the binding table's letters) against a
+ * headless lines x cols screen; write "frames N median X ms worst Y ms" to
+ * report. NULL keys: a default tour of the trace. */
+enum ld_status ld_view_bench(struct ld_trace *tr, const char *keys, int lines, int cols, FILE *report,
+                             struct ld_err *err);
+
+/* A synthetic trace with every catalogue point, shaped like a model:
+ * random values, a real causal mask and softmax, token strings. For tests,
+ * the benchmark and trying the viewer without a model. */
+struct vw_synth {
+	int n_layers, dim, n_heads, n_kv_heads, head_dim, ffn_dim, vocab;
+	int n_tokens;   /* prompt length */
+	int n_steps;    /* decode steps recorded after the prompt */
+	unsigned seed;
+	int nan_layer;  /* put one NaN into layers.{nan_layer}.ffn_act; -1: none */
+};
+/* Presets: "tiny" (2 layers, 4 heads on 2 KV heads, 6 tokens, 2 decode
+ * steps), "small" (2 layers, 8 heads on 2, the seed prompt's 17 tokens, 1
+ * decode step), "8b" (Llama 3 8B shapes, 17 tokens, about 160 MB).
+ * Returns 0, or -1 for an unknown name. */
+int vw_synth_preset(struct vw_synth *o, const char *name);
+enum ld_status vw_synth_trace(struct ld_trace *tr, const struct vw_synth *o, struct ld_err *err);
+
+#endif

@@ -1,0 +1,37 @@
+/* vw_draw.h - drawing one frame of the viewer.
+ *
+ * Drawing reads the state (const) and the trace and only draws: into a
+ * window, finished with wnoutrefresh(); the loop calls doupdate() once per
+ * frame. Nothing here reads keys or owns the terminal.
+ */
+#ifndef VW_DRAW_H
+#define VW_DRAW_H
+
+#include <curses.h>
+
+#include "vw_state.h"
+
+#define VW_MIN_COLS 40
+#define VW_MIN_LINES 12
+
+/* What the terminal can show, decided once after newterm(). */
+struct vw_ui {
+	int colors; /* 0: monochrome (no colours or NO_COLOR set), 8 or 256 */
+	int utf8;   /* the locale is UTF-8: block glyphs and the middle dot */
+};
+
+/* Start colours from the colour table unless NO_COLOR is set or the
+ * terminal has none; find out whether glyphs can be shown. */
+void vw_ui_setup(struct vw_ui *ui);
+
+/* Draw a whole frame into w and report what fitted (for paging). */
+void vw_draw(WINDOW *w, const struct vw_state *s, const struct ld_trace *tr, const struct vw_ui *ui,
+             struct vw_view *out);
+
+/* The palette a picture uses: the state's choice, within what ui has. */
+enum vw_palette vw_effective_palette(const struct vw_state *s, const struct vw_ui *ui);
+
+/* The text of the status line's left part ("L3 scores  h2/8  t5 ...'"). */
+void vw_status_where(const struct vw_state *s, const struct ld_trace *tr, char *buf, size_t size);
+
+#endif
