@@ -11,6 +11,12 @@
 int ld_cmd_trace(int argc, char **argv);
 int ld_cmd_ls(int argc, char **argv);
 int ld_cmd_dump(int argc, char **argv);
+int ld_cmd_info(int argc, char **argv);
+
+struct ld_trace;
+/* A sequence classifier's trace: print the class logits at the last token
+ * with their label names (nothing for a causal LM). */
+void ld_cli_print_classes(const struct ld_trace *tr);
 
 /* What to trace: shared by `trace`, `view -m` and the default run. */
 struct ld_trace_request {

@@ -294,6 +294,7 @@ int ld_cmd_trace(int argc, char **argv)
 		}
 	}
 	printf("\n");
+	ld_cli_print_classes(&tr);
 	rc = 0;
 out:
 	ld_trace_free(&tr);
@@ -341,6 +342,7 @@ int ld_cmd_ls(int argc, char **argv)
 		printf("%-28s %-34s %12.5g %12.5g %12.5g %12.5g %5zu %5zu  %s\n", t->name, shape, s.min, s.max,
 		       s.mean, s.std, s.n_nan, s.n_posinf + s.n_neginf, t->src);
 	}
+	ld_cli_print_classes(&tr);
 	ld_trace_free(&tr);
 	return 0;
 }

@@ -1,4 +1,5 @@
-/* config.c - read a Hugging Face config.json into struct ld_config. */
+/* config.c - read a Hugging Face config.json or Meta's params.json into
+ * struct ld_config. */
 #include "config.h"
 
 #include <jansson.h>
@@ -117,6 +118,65 @@ static enum ld_status parse_eos(struct ld_config *c, json_t *v, const char *path
 	return LD_OK;
 }
 
+/* Keep at most LD_LABEL_LEN - 1 bytes of a name, cut between UTF-8 characters. */
+static void copy_label(char *dst, const char *src)
+{
+	size_t n = strlen(src);
+	if (n > LD_LABEL_LEN - 1) {
+		n = LD_LABEL_LEN - 1;
+		while (n > 0 && ((unsigned char)src[n] & 0xc0) == 0x80)
+			n--;
+	}
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+/* LlamaForSequenceClassification: how many labels and their names. As in
+ * transformers, id2label decides when present, else num_labels, else 2;
+ * a label without a name is "LABEL_i". */
+static enum ld_status parse_labels(struct ld_config *c, json_t *root, const char *path,
+                                   struct ld_err *err)
+{
+	enum ld_status st = LD_OK;
+	json_t *arch = json_object_get(root, "architectures"), *a, *id2label;
+	size_t i;
+	int classifier = 0;
+	c->n_labels = 0;
+	if (arch && !json_is_array(arch))
+		return ld_fail(err, LD_ERR_FORMAT, "%s: \"architectures\" should be a list", path);
+	json_array_foreach(arch, i, a)
+		if (json_is_string(a) && strcmp(json_string_value(a), "LlamaForSequenceClassification") == 0)
+			classifier = 1;
+	if (!classifier)
+		return LD_OK;
+	id2label = json_object_get(root, "id2label");
+	if (id2label && !json_is_object(id2label))
+		return ld_fail(err, LD_ERR_FORMAT, "%s: \"id2label\" should be an object", path);
+	int n = 2;
+	if (id2label && json_object_size(id2label) > LD_MAX_LABELS)
+		return ld_fail(err, LD_ERR_RANGE, "%s: id2label has %zu labels, at most %d are supported", path,
+		               json_object_size(id2label), LD_MAX_LABELS);
+	if (id2label && json_object_size(id2label))
+		n = (int)json_object_size(id2label);
+	else if (get_int(root, "num_labels", 0, 1, LD_MAX_LABELS, &n, path, err, &st) < 0)
+		return st;
+	c->n_labels = n;
+	for (int k = 0; k < n; k++)
+		snprintf(c->labels[k], LD_LABEL_LEN, "LABEL_%d", k);
+	const char *key;
+	json_t *v;
+	json_object_foreach(id2label, key, v) {
+		char *end;
+		long id = strtol(key, &end, 10);
+		if (!*key || *end || id < 0 || id >= n || !json_is_string(v))
+			return ld_fail(err, LD_ERR_FORMAT,
+			               "%s: id2label entry \"%s\" should map a label id 0..%d to a name", path, key,
+			               n - 1);
+		copy_label(c->labels[id], json_string_value(v));
+	}
+	return LD_OK;
+}
+
 enum ld_status ld_config_parse(struct ld_config *c, const char *text, size_t len, const char *path,
                                struct ld_err *err)
 {
@@ -183,6 +243,8 @@ enum ld_status ld_config_parse(struct ld_config *c, const char *text, size_t len
 		goto out;
 	if ((st = parse_eos(c, json_object_get(root, "eos_token_id"), path, err)) != LD_OK)
 		goto out;
+	if ((st = parse_labels(c, root, path, err)) != LD_OK)
+		goto out;
 	st = parse_rope_scaling(c, json_object_get(root, "rope_scaling"), path, err);
 out:
 	json_decref(root);
@@ -232,6 +294,17 @@ char *ld_config_to_json(const struct ld_config *c)
 	for (int i = 0; i < c->n_eos; i++)
 		json_array_append_new(eos, json_integer(c->eos_ids[i]));
 	json_object_set_new(o, "eos_token_id", eos);
+	if (c->n_labels > 0) {
+		json_t *names = json_object();
+		for (int i = 0; i < c->n_labels; i++) {
+			char id[16];
+			snprintf(id, sizeof id, "%d", i);
+			json_object_set_new(names, id, json_string(c->labels[i]));
+		}
+		json_object_set_new(o, "architectures", json_pack("[s]", "LlamaForSequenceClassification"));
+		json_object_set_new(o, "num_labels", json_integer(c->n_labels));
+		json_object_set_new(o, "id2label", names);
+	}
 	char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
 	json_decref(o);
 	return s;
@@ -243,5 +316,121 @@ size_t ld_config_n_params(const struct ld_config *c)
 	size_t q = (size_t)c->n_heads * (size_t)c->head_dim;
 	size_t kv = (size_t)c->n_kv_heads * (size_t)c->head_dim;
 	size_t layer = D + q * D + 2 * kv * D + D * q + D + 3 * F * D;
-	return V * D + (size_t)c->n_layers * layer + D + (c->tie_embeddings ? 0 : V * D);
+	size_t head = c->n_labels > 0 ? (size_t)c->n_labels * D : c->tie_embeddings ? 0 : V * D;
+	return V * D + (size_t)c->n_layers * layer + D + head;
+}
+
+/* ---- Meta's params.json */
+
+long ld_meta_ffn_dim(int dim, int multiple_of, double ffn_dim_multiplier)
+{
+	/* The same float arithmetic as Python's: int() truncates a double. */
+	long hidden = (long)((double)(2 * 4 * (long)dim) / 3.0);
+	if (ffn_dim_multiplier > 0)
+		hidden = (long)(ffn_dim_multiplier * (double)hidden);
+	return multiple_of * ((hidden + multiple_of - 1) / multiple_of);
+}
+
+void ld_config_meta_specials(struct ld_config *c)
+{
+	int n_ranks = c->vocab_size - 256;
+	c->bos_id = -1;
+	c->n_eos = 0;
+	if (n_ranks <= 0)
+		return;
+	c->bos_id = n_ranks;               /* <|begin_of_text|> */
+	c->eos_ids[c->n_eos++] = n_ranks + 1; /* <|end_of_text|> */
+	c->eos_ids[c->n_eos++] = n_ranks + 9; /* <|eot_id|>, the end of a chat turn */
+}
+
+enum ld_status ld_config_parse_meta(struct ld_config *c, struct ld_meta_params *mp, const char *text,
+                                    size_t len, const char *path, struct ld_err *err)
+{
+	enum ld_status st = LD_OK;
+	json_error_t jerr;
+	memset(c, 0, sizeof *c);
+	memset(mp, 0, sizeof *mp);
+	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root)
+		return ld_fail(err, LD_ERR_FORMAT, "%s:%d: malformed JSON: %s", path, jerr.line, jerr.text);
+	if (!json_is_object(root)) {
+		st = ld_fail(err, LD_ERR_FORMAT, "%s: expected a JSON object", path);
+		goto out;
+	}
+	int vocab = -1;
+	if (get_int(root, "dim", 1, 1, MAX_DIM, &c->dim, path, err, &st) < 0 ||
+	    get_int(root, "n_layers", 1, 1, MAX_LAYERS, &c->n_layers, path, err, &st) < 0 ||
+	    get_int(root, "n_heads", 1, 1, MAX_HEADS, &c->n_heads, path, err, &st) < 0 ||
+	    get_int(root, "vocab_size", 0, -1, MAX_VOCAB, &vocab, path, err, &st) < 0)
+		goto out;
+	if (vocab == 0) {
+		st = ld_fail(err, LD_ERR_RANGE, "%s: \"vocab_size\" is 0, expected -1 (from the weights) or more",
+		             path);
+		goto out;
+	}
+	c->n_kv_heads = c->n_heads;
+	if (get_int(root, "n_kv_heads", 0, 1, MAX_HEADS, &c->n_kv_heads, path, err, &st) < 0)
+		goto out;
+	if (c->dim % c->n_heads != 0 || (c->dim / c->n_heads) % 2 != 0) {
+		st = ld_fail(err, LD_ERR_SHAPE, "%s: dim %d is not n_heads %d times an even head dim", path,
+		             c->dim, c->n_heads);
+		goto out;
+	}
+	c->head_dim = c->dim / c->n_heads;
+	if (c->n_heads % c->n_kv_heads != 0) {
+		st = ld_fail(err, LD_ERR_SHAPE, "%s: n_heads %d is not a multiple of n_kv_heads %d", path,
+		             c->n_heads, c->n_kv_heads);
+		goto out;
+	}
+	mp->multiple_of = 256; /* Meta's ModelArgs default */
+	if (get_int(root, "multiple_of", 0, 1, MAX_DIM, &mp->multiple_of, path, err, &st) < 0 ||
+	    get_num(root, "ffn_dim_multiplier", 1e-3, 1e3, &mp->ffn_dim_multiplier, path, err, &st) < 0)
+		goto out;
+	long ffn = ld_meta_ffn_dim(c->dim, mp->multiple_of, mp->ffn_dim_multiplier);
+	if (ffn < 1 || ffn > MAX_DIM) {
+		st = ld_fail(err, LD_ERR_RANGE, "%s: the FFN width from dim, multiple_of and ffn_dim_multiplier "
+		             "is %ld, expected 1..%d", path, ffn, MAX_DIM);
+		goto out;
+	}
+	c->ffn_dim = (int)ffn;
+	c->norm_eps = 1e-5;
+	c->rope_theta = 500000;
+	if (get_num(root, "norm_eps", 0, 1, &c->norm_eps, path, err, &st) < 0 ||
+	    get_num(root, "rope_theta", 1e-6, 1e30, &c->rope_theta, path, err, &st) < 0)
+		goto out;
+	mp->rope_scaling_from = "none";
+	json_t *scaled = json_object_get(root, "use_scaled_rope");
+	if (scaled && !json_is_boolean(scaled)) {
+		st = ld_fail(err, LD_ERR_FORMAT, "%s: \"use_scaled_rope\" should be true or false", path);
+		goto out;
+	}
+	if (json_is_true(scaled)) {
+		json_t *rs = json_object_get(root, "rope_scaling");
+		int has = 0;
+		mp->rope_scaling_from = "params.json";
+		if (rs && !json_is_null(rs)) {
+			if ((st = parse_rope_scaling(c, rs, path, err)) != LD_OK)
+				goto out;
+		} else {
+			struct ld_rope_scaling *s = &c->rope_scaling;
+			*s = (struct ld_rope_scaling){1, 8, 1, 4, 8192};
+			if ((has = get_num(root, "rope_scaling_factor", 1, 1e6, &s->factor, path, err, &st)) < 0)
+				goto out;
+			if (!has)
+				mp->rope_scaling_from = "Meta's defaults";
+		}
+	}
+	c->max_pos = c->rope_scaling.enabled ? 131072 : 8192;
+	if (get_int(root, "max_seq_len", 0, 1, 1 << 30, &c->max_pos, path, err, &st) < 0)
+		goto out;
+	if (vocab < 0) {
+		mp->vocab_from_weights = 1; /* the caller reads tok_embeddings */
+		c->bos_id = -1;
+	} else {
+		c->vocab_size = vocab;
+		ld_config_meta_specials(c);
+	}
+out:
+	json_decref(root);
+	return st;
 }

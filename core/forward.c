@@ -48,7 +48,7 @@ struct run {
 	float *attn;         /* (T, H*hd) */
 	float *proj;         /* (T, D) attn_out / ffn_out */
 	float *gate, *up, *act; /* (T, F) */
-	float *logits;       /* (T, V) */
+	float *logits;       /* (T, V), or (T, n_labels) for a classifier */
 };
 
 int ld_forward_wants(const struct ld_forward_opts *opts, const char *name)
@@ -216,8 +216,15 @@ static void forward_pass(struct run *r, const int32_t *tokens, size_t T, size_t 
 		r->rms[t] = ld_rmsnorm(r->h + t * D, r->x + t * D, m->norm, D, c->norm_eps);
 	RECORD(FINAL_RMS, -1, r->rms, T);
 	RECORD(FINAL_NORM, -1, r->h, T, D);
-	ld_matmul(r->logits, r->h, &m->output, T);
-	RECORD(LOGITS, -1, r->logits, T, V);
+	if (c->n_labels == 0) {
+		ld_matmul(r->logits, r->h, &m->output, T);
+		RECORD(LOGITS, -1, r->logits, T, V);
+	} else {
+		/* A sequence classifier scores labels instead of next tokens; the
+		 * last token, the only one that has seen the whole text, decides. */
+		ld_matmul(r->logits, r->h, &m->score, T);
+		RECORD(SCORE, -1, r->logits, T, (size_t)c->n_labels);
+	}
 }
 
 /* Greedy decoding: the highest logit wins (the first one on a tie; NaN never). */
@@ -259,13 +266,14 @@ static int run_alloc(struct run *r)
 	const size_t T = r->max_T, S = r->max_S, D = (size_t)c->dim, F = (size_t)c->ffn_dim;
 	const size_t q_dim = (size_t)c->n_heads * c->head_dim, kv_dim = (size_t)c->n_kv_heads * c->head_dim;
 	const size_t cache = (size_t)c->n_layers * S * kv_dim;
+	const size_t V = c->n_labels > c->vocab_size ? (size_t)c->n_labels : (size_t)c->vocab_size;
 	struct { float **p; size_t n; } bufs[] = {
 		{&r->k_cache, cache}, {&r->v_cache, cache}, {&r->x, T * D}, {&r->h, T * D},
 		{&r->rms, T}, {&r->q, T * q_dim}, {&r->q_rope, T * q_dim}, {&r->k, T * kv_dim},
 		{&r->v, T * kv_dim}, {&r->k_rope, T * kv_dim}, {&r->scores, (size_t)c->n_heads * T * S},
 		{&r->probs, (size_t)c->n_heads * T * S}, {&r->attn, T * q_dim}, {&r->proj, T * D},
 		{&r->gate, T * F}, {&r->up, T * F}, {&r->act, T * F},
-		{&r->logits, T * (size_t)c->vocab_size},
+		{&r->logits, T * V},
 	};
 	for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
 		if (!(*bufs[i].p = calloc(bufs[i].n ? bufs[i].n : 1, sizeof(float))))
@@ -289,6 +297,14 @@ enum ld_status ld_forward(const struct ld_model *m, const int32_t *tokens, size_
 		return ld_fail(err, LD_ERR_USAGE, "the prompt is empty: nothing to run");
 	if (n_gen < 0)
 		return ld_fail(err, LD_ERR_USAGE, "cannot generate %d tokens", n_gen);
+	if (n_gen > 0 && c->n_labels > 0)
+		return ld_fail(err, LD_ERR_USAGE,
+		               "a sequence classifier (LlamaForSequenceClassification, %d labels) scores the "
+		               "prompt and has no next token: it cannot generate",
+		               c->n_labels);
+	if (m->inspect_only)
+		return ld_fail(err, LD_ERR_USAGE, "%s was opened to be described (ld_model_inspect), not run",
+		               m->dir);
 	for (size_t t = 0; t < n_tokens; t++)
 		if (tokens[t] < 0 || tokens[t] >= c->vocab_size)
 			return ld_fail(err, LD_ERR_RANGE,
@@ -334,7 +350,7 @@ enum ld_status ld_forward(const struct ld_model *m, const int32_t *tokens, size_
 	/* Generation: the argmax of the last position's logits is the next
 	 * token; feed it back at the next position, reusing the cache. */
 	const size_t V = (size_t)c->vocab_size;
-	int32_t next = argmax(r.logits + (n_tokens - 1) * V, V);
+	int32_t next = n_gen > 0 ? argmax(r.logits + (n_tokens - 1) * V, V) : 0;
 	for (int s = 1; n_gen > 0 && r.st == LD_OK; s++) {
 		tr->generated[tr->n_generated++] = next;
 		if ((int)tr->n_generated == n_gen || is_eos(c, next))

@@ -92,6 +92,8 @@ static const struct {
 	{"view", cmd_view, "step through a trace (or trace a model first) in the terminal"},
 	{"ls", ld_cmd_ls, "list a trace's tensors with shapes and statistics"},
 	{"dump", ld_cmd_dump, "write tensors of a trace to .npy, .csv or .txt files"},
+	{"info", ld_cmd_info, "describe a model directory: format, config, parameters, memory"},
+	{"ls-model", ld_cmd_info, "the same as info"},
 	{"tokenize", ld_cmd_tokenize, "show how a model's tokenizer splits a text"},
 };
 

@@ -1,4 +1,5 @@
-/* model.c - open a Hugging Face LLaMA 3 checkpoint in place. */
+/* model.c - find a model directory's layout; open a Hugging Face LLaMA 3
+ * checkpoint in place (Meta's layout is model_meta.c). */
 #include "model.h"
 
 #include <jansson.h>
@@ -73,7 +74,7 @@ static enum ld_status open_sharded(struct ld_model *m, const char *index_path, s
 			st = ld_fail(err, LD_ERR_NOMEM, "%s: out of memory", index_path);
 	}
 	for (size_t k = 0; st == LD_OK && k < n; k++) {
-		char *p = ld_path_join(m->dir, names[k]);
+		char *p = ld_path_join(m->weights_dir, names[k]);
 		st = p ? ld_st_open(&m->files[m->n_files], p, err) : ld_fail(err, LD_ERR_NOMEM, "out of memory");
 		if (st == LD_OK)
 			m->n_files++;
@@ -97,7 +98,7 @@ static enum ld_status find_tensor(const struct ld_model *m, const char *name, si
 		*file = m->files[i].path;
 	}
 	if (!t)
-		return ld_fail(err, LD_ERR_FORMAT, "%s: missing tensor %s", m->dir, name);
+		return ld_fail(err, LD_ERR_FORMAT, "%s: missing tensor %s", m->weights_dir, name);
 	if (t->dtype != LD_F32 && t->dtype != LD_BF16 && t->dtype != LD_F16)
 		return ld_fail(err, LD_ERR_DTYPE, "%s: %s has dtype %s, expected F32, BF16 or F16", *file, name,
 		               ld_dtype_name(t->dtype));
@@ -153,14 +154,12 @@ static enum ld_status get_gain(struct ld_model *m, const char *name, float **out
 	return LD_OK;
 }
 
-enum ld_status ld_model_load(struct ld_model *m, const char *dir, struct ld_err *err)
+static enum ld_status load_hf(struct ld_model *m, struct ld_err *err)
 {
 	enum ld_status st;
 	char *path = NULL;
 	char name[160];
-	memset(m, 0, sizeof *m);
-	if (!(m->dir = strdup(dir)))
-		return ld_fail(err, LD_ERR_NOMEM, "out of memory");
+	const char *dir = m->weights_dir;
 
 	/* config.json sizes everything else. */
 	if (!(path = ld_path_join(dir, "config.json")))
@@ -237,7 +236,11 @@ enum ld_status ld_model_load(struct ld_model *m, const char *dir, struct ld_err 
 	}
 	if ((st = get_gain(m, "model.norm.weight", &m->norm, err)) != LD_OK)
 		goto out;
-	if (c->tie_embeddings) {
+	if (c->n_labels > 0) {
+		/* LlamaForSequenceClassification: a head scoring the labels replaces lm_head. */
+		if ((st = get_weight(m, "score.weight", (size_t)c->n_labels, D, &m->score, err)) != LD_OK)
+			goto out;
+	} else if (c->tie_embeddings) {
 		m->output = m->tok_embeddings;
 	} else if ((st = get_weight(m, "lm_head.weight", V, D, &m->output, err)) != LD_OK) {
 		goto out;
@@ -245,9 +248,81 @@ enum ld_status ld_model_load(struct ld_model *m, const char *dir, struct ld_err 
 	st = LD_OK;
 out:
 	free(path);
+	return st;
+}
+
+const char *ld_format_name(enum ld_format f)
+{
+	switch (f) {
+	case LD_FORMAT_HF: return "Hugging Face (config.json + safetensors)";
+	case LD_FORMAT_META: return "Meta (params.json + consolidated.NN.pth)";
+	default: return "none";
+	}
+}
+
+static int has_file(const char *dir, const char *name)
+{
+	char *p = ld_path_join(dir, name);
+	int yes = p && ld_path_exists(p);
+	free(p);
+	return yes;
+}
+
+static enum ld_format detect_in(const char *dir)
+{
+	if (has_file(dir, "config.json") &&
+	    (has_file(dir, "model.safetensors") || has_file(dir, "model.safetensors.index.json")))
+		return LD_FORMAT_HF;
+	if (has_file(dir, "params.json") && has_file(dir, "consolidated.00.pth"))
+		return LD_FORMAT_META;
+	return LD_FORMAT_NONE;
+}
+
+enum ld_status ld_model_detect(const char *dir, enum ld_format *fmt, char **weights_dir,
+                               struct ld_err *err)
+{
+	*weights_dir = NULL;
+	if ((*fmt = detect_in(dir)) != LD_FORMAT_NONE) {
+		if (!(*weights_dir = strdup(dir)))
+			return ld_fail(err, LD_ERR_NOMEM, "out of memory");
+		return LD_OK;
+	}
+	char *sub = ld_path_join(dir, "original");
+	if (!sub)
+		return ld_fail(err, LD_ERR_NOMEM, "out of memory");
+	if ((*fmt = detect_in(sub)) != LD_FORMAT_NONE) {
+		*weights_dir = sub;
+		return LD_OK;
+	}
+	free(sub);
+	return ld_fail(err, LD_ERR_IO,
+	               "%s: no model found: expected config.json + model.safetensors (Hugging Face), "
+	               "params.json + consolidated.00.pth (Meta), or either inside original/",
+	               dir);
+}
+
+static enum ld_status load(struct ld_model *m, const char *dir, int inspect_only, struct ld_err *err)
+{
+	enum ld_status st;
+	memset(m, 0, sizeof *m);
+	if (!(m->dir = strdup(dir)))
+		return ld_fail(err, LD_ERR_NOMEM, "out of memory");
+	st = ld_model_detect(dir, &m->format, &m->weights_dir, err);
+	if (st == LD_OK)
+		st = m->format == LD_FORMAT_META ? ld_model_load_meta(m, inspect_only, err) : load_hf(m, err);
 	if (st != LD_OK)
 		ld_model_free(m);
 	return st;
+}
+
+enum ld_status ld_model_load(struct ld_model *m, const char *dir, struct ld_err *err)
+{
+	return load(m, dir, 0, err);
+}
+
+enum ld_status ld_model_inspect(struct ld_model *m, const char *dir, struct ld_err *err)
+{
+	return load(m, dir, 1, err);
 }
 
 void ld_model_free(struct ld_model *m)
@@ -265,6 +340,13 @@ void ld_model_free(struct ld_model *m)
 	for (size_t i = 0; i < m->n_files; i++)
 		ld_st_close(&m->files[i]);
 	free(m->files);
+	for (size_t i = 0; i < m->n_pth; i++)
+		ld_pth_close(&m->pth[i]);
+	free(m->pth);
+	for (size_t i = 0; i < m->n_owned; i++)
+		free(m->owned[i]);
+	free(m->owned);
+	free(m->weights_dir);
 	free(m->dir);
 	memset(m, 0, sizeof *m);
 }

@@ -18,6 +18,7 @@
  */
 #include "tok_internal.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -324,6 +325,8 @@ enum ld_status ld_tok_encode(const struct ld_tokenizer *tk, const char *text, si
 	const uint8_t *t = (const uint8_t *)text;
 	if (!t && len > 0)
 		return ld_fail(err, LD_ERR_USAGE, "ld_tok_encode: NULL text of length %zu", len);
+	if (len >= SIZE_MAX / sizeof(int32_t))
+		return ld_fail(err, LD_ERR_RANGE, "ld_tok_encode: %zu bytes of text is too much", len);
 	if ((flags & LD_TOK_BOS) && tk->bos < 0)
 		return ld_fail(err, LD_ERR_FORMAT, "%s: has no <|begin_of_text|> token to put first", tk->path);
 

@@ -15,6 +15,16 @@
 #include "status.h"
 #include "tokenizer.h"
 
+/* LD_TOK_PATTERN as PCRE2 must be given it. The published pattern says \s
+ * and means Unicode's White_Space property (Python's regex module and the
+ * Rust regex crate under tiktoken read it so); PCRE2's \s also takes
+ * U+180E MONGOLIAN VOWEL SEPARATOR, which stopped being a space in Unicode
+ * 6.3. Naming the property keeps the split identical. */
+#define TOK_PATTERN_PCRE2 \
+	"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}|" \
+	" ?[^\\p{White_Space}\\p{L}\\p{N}]+[\\r\\n]*|\\p{White_Space}*[\\r\\n]+|" \
+	"\\p{White_Space}+(?!\\P{White_Space})|\\p{White_Space}+"
+
 /* Where one id's bytes live. */
 struct tok_entry {
 	size_t off;      /* offset of the bytes in ld_tokenizer.arena */
@@ -84,7 +94,7 @@ struct ld_tokenizer {
 	size_t *special_lens;       /* distinct special lengths, longest first */
 	size_t n_special_lens;
 
-	pcre2_code *re;            /* LD_TOK_PATTERN, compiled (JIT when available) */
+	pcre2_code *re;            /* TOK_PATTERN_PCRE2, compiled (JIT when available) */
 	int32_t bos, eos;          /* <|begin_of_text|>, <|end_of_text|>, or -1 */
 };
 

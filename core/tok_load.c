@@ -566,24 +566,26 @@ static enum ld_status check_merges_are_ranks(const struct ld_tokenizer *tk, stru
 	for (size_t i = 0; i < m->cap; i++)
 		if (m->slot[i].left >= 0)
 			merged_by_rank[m->slot[i].rank] = m->slot[i].merged;
-	for (size_t r = 1; r < m->count; r++) {
-		if (merged_by_rank[r] < merged_by_rank[r - 1]) {
-			free(merged_by_rank);
-			return ld_fail(err, LD_ERR_FORMAT, "%s: model.merges[%zu] makes id %d after merges[%zu] made id %d: "
-			               "the merges are not in rank order", tk->path, r, merged_by_rank[r], r - 1,
-			               merged_by_rank[r - 1]);
-		}
-	}
+	size_t r = 1;
+	while (r < m->count && merged_by_rank[r] >= merged_by_rank[r - 1])
+		r++;
+	enum ld_status st = LD_OK;
+	if (r < m->count)
+		st = ld_fail(err, LD_ERR_FORMAT, "%s: model.merges[%zu] makes id %d after merges[%zu] made id %d: "
+		             "the merges are not in rank order", tk->path, r, merged_by_rank[r], r - 1,
+		             merged_by_rank[r - 1]);
 	free(merged_by_rank);
+	if (st)
+		return st;
 	for (size_t id = 0; id < tk->n_bpe; id++) {
 		const struct tok_entry *e = &tk->ids[id];
 		const uint8_t *p = tk->arena + e->off;
 		for (size_t k = 1; k < e->len; k++) {
-			int32_t l = tok_lookup(tk, &tk->bpe, p, k);
-			int32_t r = tok_lookup(tk, &tk->bpe, p + k, e->len - k);
-			if (l >= 0 && r >= 0 && !tok_find_merge(tk, l, r))
+			int32_t left = tok_lookup(tk, &tk->bpe, p, k);
+			int32_t right = tok_lookup(tk, &tk->bpe, p + k, e->len - k);
+			if (left >= 0 && right >= 0 && !tok_find_merge(tk, left, right))
 				return ld_fail(err, LD_ERR_FORMAT, "%s: id %zu is ids %d + %d but model.merges has no such rule: "
-				               "ranks would merge what this file does not", tk->path, id, l, r);
+				               "ranks would merge what this file does not", tk->path, id, left, right);
 		}
 	}
 	return LD_OK;

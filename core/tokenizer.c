@@ -291,7 +291,7 @@ enum ld_status tok_finish(struct ld_tokenizer *tk, struct ld_err *err)
 	 * interpreter gives the same pieces. */
 	int code;
 	PCRE2_SIZE where;
-	tk->re = pcre2_compile((PCRE2_SPTR)LD_TOK_PATTERN, PCRE2_ZERO_TERMINATED,
+	tk->re = pcre2_compile((PCRE2_SPTR)TOK_PATTERN_PCRE2, PCRE2_ZERO_TERMINATED,
 	                       PCRE2_UTF | PCRE2_UCP, &code, &where, NULL);
 	if (!tk->re) {
 		PCRE2_UCHAR msg[256];

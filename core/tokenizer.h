@@ -40,8 +40,10 @@
 
 #include "status.h"
 
-/* Llama 3's pre-split pattern, compiled with PCRE2 in UTF + UCP mode (so
- * \p{L} is any letter, \p{N} any digit, \s any Unicode space). In order:
+/* Llama 3's pre-split pattern, as tokenizer.json and tiktoken spell it.
+ * PCRE2 runs it in UTF + UCP mode (\p{L} is any letter, \p{N} any digit,
+ * \s any Unicode White_Space; tok_internal.h says why PCRE2 is handed
+ * \p{White_Space} instead of \s). In order:
  * English contractions ('s 't 're 've 'm 'll 'd, any case); a word with at
  * most one non-letter in front (usually its space); 1-3 digits; punctuation
  * with an optional space in front and newlines after; newlines with the

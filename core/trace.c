@@ -75,8 +75,9 @@ void ld_tensor_stats(const struct ld_tensor *t, struct ld_stats *s)
 	memset(s, 0, sizeof *s);
 	size_t n = ld_tensor_numel(t), finite = 0;
 	double sum = 0, sumsq = 0, mn = INFINITY, mx = -INFINITY;
+	const float *f = t->dtype == LD_F32 ? t->data : NULL; /* data is 4-byte aligned */
 	for (size_t i = 0; i < n; i++) {
-		double v = ld_tensor_get(t, i);
+		double v = f ? (double)f[i] : ld_tensor_get(t, i);
 		if (isnan(v)) {
 			s->n_nan++;
 		} else if (isinf(v)) {

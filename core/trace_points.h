@@ -8,7 +8,7 @@
  *
  * Sizes: T tokens in the pass, S positions attended (T, or the cache
  * length in a decode step), D model dim, H query heads, KV key/value heads,
- * hd head dim, F feed-forward dim, V vocabulary.
+ * hd head dim, F feed-forward dim, V vocabulary, L labels (a classifier).
  *
  * Decode steps (generation with a KV cache) record the same points with a
  * "step.{s}." prefix: step s feeds the s-th generated token, so T = 1 and
@@ -72,7 +72,10 @@
 	X(FINAL_NORM, "final_norm", "token,dim", "h = x * r * norm",                               \
 	  "The final RMSNorm: what the output layer reads.")                                       \
 	X(LOGITS, "logits", "token,vocab", "logits = h @ output.T",                                \
-	  "A score for every vocabulary entry at every position; the argmax is the greedy next token.")
+	  "A score for every vocabulary entry at every position; the argmax is the greedy next token.") \
+	X(SCORE, "score", "token,label", "score = h @ score.T",                                    \
+	  "A sequence classifier's head, recorded instead of logits: a score per label at every "  \
+	  "position; the last token's row is the class logits.")
 
 enum ld_point {
 #define LD_X_ENUM(id, name, axes, op, doc) LD_PT_##id,

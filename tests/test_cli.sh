@@ -75,5 +75,16 @@ expect_error "unknown command" "unknown command" "$bin" frobnicate
 n=$("$bin" ls "$tmp/o.safetensors" | grep -c 'core/forward.c')
 [ "$n" -eq 3 ] && ok "--only records a subset" || bad "--only recorded $n"
 
+# A full disk: a 64 KB tmpfs (needs root; reported as skipped otherwise).
+mkdir "$tmp/full"
+if mount -t tmpfs -o size=64k tmpfs "$tmp/full" 2>/dev/null; then
+	expect_error "full disk" "No space left on device" \
+		"$bin" trace -m $model -t 254,17,201,88,3 -o "$tmp/full/t.safetensors"
+	[ -z "$(ls "$tmp/full")" ] && ok "full disk leaves nothing behind" || bad "full disk left $(ls "$tmp/full")"
+	umount "$tmp/full"
+else
+	echo "skipped: full-disk case (cannot mount a tmpfs here)"
+fi
+
 [ $fails -eq 0 ] || { echo "$fails failed"; exit 1; }
 echo "all cli tests passed"

@@ -616,6 +616,16 @@ static void test_write_tiktoken(void **state)
 	assert_non_null(strstr(err.msg, "not in rank order"));
 	assert_int_equal(access(path, F_OK), -1);
 	ld_tok_free(tk);
+
+	/* Nor can merges that leave out a split: ranks would merge a + b
+	 * into "ab" where this file never does. */
+	snprintf(path, sizeof path, "%s/incomplete.json", f->tmpdir);
+	write_hf(path, "BPE", "{\"a\": 0, \"b\": 1, \"ab\": 2}", "[]", LD_TOK_PATTERN);
+	assert_int_equal(ld_tok_load_file(&tk, path, &err), LD_OK);
+	snprintf(path, sizeof path, "%s/incomplete.model", f->tmpdir);
+	assert_int_equal(ld_tok_write_tiktoken(tk, path, 0, &err), LD_ERR_FORMAT);
+	assert_non_null(strstr(err.msg, "id 2 is ids 0 + 1 but model.merges has no such rule"));
+	ld_tok_free(tk);
 }
 
 /* ---------------------------------------------------------------------

@@ -12,7 +12,10 @@ Independent of the C code: the pre-split uses Python's `regex` module (Debian
 package python3-regex), which implements \\p{L}, \\p{N} and \\s the way
 tiktoken's own regex engine does, and BPE is the textbook loop straight from
 the definition (find the lowest-ranked adjacent pair, merge, repeat), slow and
-obviously right. Only valid Unicode text is used, as tiktoken takes str.
+obviously right. Only valid Unicode text is used, as tiktoken takes str, and
+only characters that Unicode 14 assigns (the tables of Debian 12's PCRE2
+10.42): a letter added later is "not a letter" to the C side and would be
+split differently.
 """
 import base64
 import json
@@ -87,7 +90,8 @@ HANDWRITTEN = [
     "trailing   ", "   leading", "  both  ", "line1\nline2\n", "para\n\n  indented\n",
     "tab\tseparated\tvalues\n1\t2\t3\n", "x\u00a0y", "x\u2003y", "x\u3000y", "x\u2028y",
     "x\x0by", "x\x0cy", "x\u200by", "x\ufeffy", "x\u202fy", "x \u00a0 y", "end.\n",
-    "    ", "\n    \n", " \n\n ", "a  \t  b",
+    "    ", "\n    \n", " \n\n ", "a  \t  b", "x\u0085y", "x\x1cy\x1d", "x\u1680y", "x\u2029y",
+    "x\u205fy", "x \u180e y\u180e\u180e", "\u3000\u3000x", "\u00a0\n\u00a0",
     # code
     "def f(x):\n    return x ** 2\n", "int main(void) { return 0; }",
     "for (size_t i = 0; i < n; i++) {\n\tsum += a[i] * b[i];\n}",
