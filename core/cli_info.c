@@ -17,11 +17,11 @@ int ld_cmd_info(int argc, char **argv)
 {
 	if (argc != 2 || argv[1][0] == '-') {
 		int help = argc == 2 && strcmp(argv[1], "--help") == 0;
-		fprintf(help ? stdout : stderr,
-		        "usage: llamadbg %s MODEL_DIR\n"
-		        "Describe a model directory (Hugging Face or Meta layout, or either in original/):\n"
-		        "its format, config, parameter count, dtype and the memory it maps and copies.\n",
-		        argv[0]);
+		fprintf(help ? stdout : stderr, "usage: llamadbg %s MODEL_DIR\n", argv[0]);
+		if (help)
+			printf("Describe a model directory (Hugging Face or Meta layout, or either in\n"
+			       "original/): its format, config, parameter count, dtype and the memory it\n"
+			       "maps and copies.\n");
 		return help ? 0 : 1;
 	}
 	struct ld_model m;
@@ -75,13 +75,16 @@ int ld_cmd_info(int argc, char **argv)
 		       c->tie_embeddings ? "tied to the embedding table" : "its own output matrix");
 	}
 	size_t n = ld_config_n_params(c);
-	printf("%-11s %zu (%.2f B)\n", "parameters", n, (double)n / 1e9);
+	if (n >= 1000000000)
+		printf("%-11s %zu (%.2f B)\n", "parameters", n, (double)n / 1e9);
+	else
+		printf("%-11s %zu (%.2f M)\n", "parameters", n, (double)n / 1e6);
 	printf("%-11s %s\n", "dtype", ld_dtype_name(m.dtype));
 	char what[96];
-	snprintf(what, sizeof what, ", in place from %zu bytes of files", on_disk);
+	snprintf(what, sizeof what, " of weights, in %zu bytes of mapped files", on_disk);
 	print_bytes("maps", m.mapped_bytes, what);
 	if (m.copied_bytes)
-		print_bytes("copies", m.copied_bytes, ", to join the model-parallel shards in memory");
+		print_bytes("copies", m.copied_bytes, ": the model-parallel shards, joined in memory");
 	else
 		printf("%-11s nothing: every weight is used in place\n", "copies");
 	ld_model_free(&m);

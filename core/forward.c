@@ -266,14 +266,14 @@ static int run_alloc(struct run *r)
 	const size_t T = r->max_T, S = r->max_S, D = (size_t)c->dim, F = (size_t)c->ffn_dim;
 	const size_t q_dim = (size_t)c->n_heads * c->head_dim, kv_dim = (size_t)c->n_kv_heads * c->head_dim;
 	const size_t cache = (size_t)c->n_layers * S * kv_dim;
-	const size_t V = c->n_labels > c->vocab_size ? (size_t)c->n_labels : (size_t)c->vocab_size;
+	const size_t n_out = c->n_labels > 0 ? (size_t)c->n_labels : (size_t)c->vocab_size; /* per token */
 	struct { float **p; size_t n; } bufs[] = {
 		{&r->k_cache, cache}, {&r->v_cache, cache}, {&r->x, T * D}, {&r->h, T * D},
 		{&r->rms, T}, {&r->q, T * q_dim}, {&r->q_rope, T * q_dim}, {&r->k, T * kv_dim},
 		{&r->v, T * kv_dim}, {&r->k_rope, T * kv_dim}, {&r->scores, (size_t)c->n_heads * T * S},
 		{&r->probs, (size_t)c->n_heads * T * S}, {&r->attn, T * q_dim}, {&r->proj, T * D},
 		{&r->gate, T * F}, {&r->up, T * F}, {&r->act, T * F},
-		{&r->logits, T * V},
+		{&r->logits, T * n_out},
 	};
 	for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
 		if (!(*bufs[i].p = calloc(bufs[i].n ? bufs[i].n : 1, sizeof(float))))

@@ -178,23 +178,20 @@ static enum ld_status open_shards(struct ld_model *m, struct ld_err *err)
 	if (!d)
 		return ld_fail(err, LD_ERR_IO, "%s: cannot list the directory", m->weights_dir);
 	char seen[MAX_SHARDS] = {0};
-	int n = 0, dup = -1;
+	int n = 0;
 	struct dirent *e;
 	while ((e = readdir(d)) != NULL) {
 		unsigned k;
-		int len = 0;
-		if (sscanf(e->d_name, "consolidated.%u.pth%n", &k, &len) != 1 || e->d_name[len] != '\0')
+		char canonical[32];
+		if (sscanf(e->d_name, "consolidated.%u.pth", &k) != 1 || k >= MAX_SHARDS)
 			continue;
-		if (k >= MAX_SHARDS)
-			continue;
-		if (seen[k])
-			dup = (int)k;
+		snprintf(canonical, sizeof canonical, "consolidated.%02u.pth", k);
+		if (strcmp(e->d_name, canonical) != 0)
+			continue; /* not a name Meta writes */
 		seen[k] = 1;
 		n = (int)k + 1 > n ? (int)k + 1 : n;
 	}
 	closedir(d);
-	if (dup >= 0)
-		return ld_fail(err, LD_ERR_FORMAT, "%s: shard %d appears under two names", m->weights_dir, dup);
 	for (int k = 0; k < n; k++)
 		if (!seen[k])
 			return ld_fail(err, LD_ERR_FORMAT, "%s: consolidated.%02d.pth is missing (shards 00..%02d)",

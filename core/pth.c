@@ -248,20 +248,19 @@ static enum ld_status pk_fail(struct pk *k, enum ld_status st, const char *fmt, 
 	return k->st = ld_fail(k->err, st, "%s: data.pkl byte %zu: %s", k->path, k->op, msg);
 }
 
-/* Grow *arr (of elements of size sz) to hold at least need. */
-static int grow(void *arr, size_t *cap, size_t need, size_t sz)
+/* p, an array of *cap elements of sz bytes, reallocated (doubling) to hold
+ * at least need; NULL when out of memory, and p is then unchanged. */
+static void *grow(void *p, size_t *cap, size_t need, size_t sz)
 {
 	if (need <= *cap)
-		return 0;
+		return p;
 	size_t c = *cap ? *cap : 16;
 	while (c < need)
 		c *= 2;
-	void *p = realloc(*(void **)arr, c * sz);
-	if (!p)
-		return -1;
-	*(void **)arr = p;
-	*cap = c;
-	return 0;
+	void *q = realloc(p, c * sz);
+	if (q)
+		*cap = c;
+	return q;
 }
 
 static struct pk_obj *pk_new(struct pk *k, enum pk_kind kind)
@@ -271,11 +270,13 @@ static struct pk_obj *pk_new(struct pk *k, enum pk_kind kind)
 		return NULL;
 	}
 	struct pk_obj *o = calloc(1, sizeof *o);
-	if (!o || grow(&k->objs, &k->cap_objs, k->n_objs + 1, sizeof *k->objs) != 0) {
+	struct pk_obj **objs = grow(k->objs, &k->cap_objs, k->n_objs + 1, sizeof *k->objs);
+	if (!o || !objs) {
 		free(o);
 		pk_fail(k, LD_ERR_NOMEM, "out of memory");
 		return NULL;
 	}
+	k->objs = objs;
 	o->kind = kind;
 	k->objs[k->n_objs++] = o;
 	return o;
@@ -289,10 +290,12 @@ static int pk_push(struct pk *k, struct pk_obj *o)
 		pk_fail(k, LD_ERR_RANGE, "the stack grew past %u entries (a pickle bomb?)", MAX_STACK);
 		return -1;
 	}
-	if (grow(&k->stack, &k->cap_stack, k->sp + 1, sizeof *k->stack) != 0) {
+	struct pk_obj **stack = grow(k->stack, &k->cap_stack, k->sp + 1, sizeof *k->stack);
+	if (!stack) {
 		pk_fail(k, LD_ERR_NOMEM, "out of memory");
 		return -1;
 	}
+	k->stack = stack;
 	k->stack[k->sp++] = o;
 	return 0;
 }
@@ -553,10 +556,12 @@ static int pk_dict_add(struct pk *k, struct pk_obj *d, struct pk_obj *key, struc
 		pk_fail(k, LD_ERR_FORMAT, "SETITEM on something that is not a dict");
 		return -1;
 	}
-	if (grow(&d->items, &d->cap, d->n + 2, sizeof *d->items) != 0) {
+	struct pk_obj **items = grow(d->items, &d->cap, d->n + 2, sizeof *d->items);
+	if (!items) {
 		pk_fail(k, LD_ERR_NOMEM, "out of memory");
 		return -1;
 	}
+	d->items = items;
 	d->items[d->n++] = key;
 	d->items[d->n++] = val;
 	return 0;
@@ -573,11 +578,13 @@ static int pk_memo_put(struct pk *k, size_t idx)
 	}
 	if (idx >= k->n_memo) {
 		size_t n = k->n_memo, cap = n;
-		if (grow(&k->memo, &cap, idx + 1, sizeof *k->memo) != 0) {
+		struct pk_obj **memo = grow(k->memo, &cap, idx + 1, sizeof *k->memo);
+		if (!memo) {
 			pk_fail(k, LD_ERR_NOMEM, "out of memory");
 			return -1;
 		}
-		memset(k->memo + n, 0, (cap - n) * sizeof *k->memo);
+		memset(memo + n, 0, (cap - n) * sizeof *memo);
+		k->memo = memo;
 		k->n_memo = cap;
 	}
 	k->memo[idx] = top;
@@ -622,13 +629,16 @@ static enum ld_status pk_run(struct pk *k, struct pk_obj **out)
 		case ')': /* EMPTY_TUPLE */
 			bad = pk_push(k, pk_new(k, PK_TUPLE));
 			break;
-		case '(': /* MARK */
+		case '(': { /* MARK */
 			if (k->n_marks >= MAX_STACK)
 				return pk_fail(k, LD_ERR_RANGE, "more than %u MARKs (a pickle bomb?)", MAX_STACK);
-			if (grow(&k->marks, &k->cap_marks, k->n_marks + 1, sizeof *k->marks) != 0)
+			size_t *marks = grow(k->marks, &k->cap_marks, k->n_marks + 1, sizeof *k->marks);
+			if (!marks)
 				return pk_fail(k, LD_ERR_NOMEM, "out of memory");
+			k->marks = marks;
 			k->marks[k->n_marks++] = k->sp;
 			break;
+		}
 		case 'X': { /* BINUNICODE: u32 length, UTF-8 bytes */
 			if ((bad = pk_need(k, 4)) != 0)
 				break;
@@ -745,12 +755,15 @@ static enum ld_status pk_run(struct pk *k, struct pk_obj **out)
 			if (!(*out = pk_pop(k)))
 				return k->st;
 			return LD_OK;
-		default:
+		default: {
+			char shown[8] = "";
+			if (op >= 0x20 && op < 0x7f)
+				snprintf(shown, sizeof shown, " ('%c')", op);
 			return pk_fail(k, LD_ERR_FORMAT,
-			               "opcode 0x%02x%s%c%s is not one torch.save writes for a state dict; "
+			               "opcode 0x%02x%s is not one torch.save writes for a state dict; "
 			               "refusing to go on",
-			               op, op >= 0x20 && op < 0x7f ? " ('" : "", op >= 0x20 && op < 0x7f ? op : ' ',
-			               op >= 0x20 && op < 0x7f ? "')" : "");
+			               op, shown);
+		}
 		}
 		if (bad)
 			return k->st;

@@ -154,6 +154,8 @@ enum ld_status vw_synth_trace(struct ld_trace *tr, const struct vw_synth *o, str
 				continue;
 			if (p == LD_PT_ROPE_FREQS && step)
 				continue; /* the RoPE speeds belong to the model, not to a step */
+			if (p == LD_PT_SCORE)
+				continue; /* a classifier's head, recorded instead of logits */
 			{
 				size_t shape[3] = {T, 0, 0};
 				int ndim = 2;

@@ -5,6 +5,7 @@
  *   gen_model -o DIR --dim 64 --ffn 192 --layers 2 --heads 4 --kv-heads 2 \
  *             --vocab 300 [--head-dim 16] [--max-pos 2048] [--tied|--untied] \
  *             [--rope-scaling llama3|none] [--dtype bf16|f16|f32] [--seed N]
+ *   gen_model ... --dry-run                  print the size, write nothing
  *
  * DIR gets config.json (LlamaForCausalLM fields) and model.safetensors
  * (weights ~ N(0, 0.02), norm weights ~ 1), for benchmarks: the numbers are
@@ -262,7 +263,7 @@ static void usage(void)
 	fputs("usage: gen_model -o DIR (--shape 1b|8b | --dim D --ffn F --layers L --heads H\n"
 	      "                 --kv-heads KV --vocab V [--head-dim HD] [--max-pos N])\n"
 	      "                 [--tied|--untied] [--rope-scaling llama3|none]\n"
-	      "                 [--dtype bf16|f16|f32] [--seed N]\n",
+	      "                 [--dtype bf16|f16|f32] [--seed N] [--dry-run]\n",
 	      stderr);
 	exit(2);
 }
@@ -281,7 +282,7 @@ int main(int argc, char **argv)
 {
 	const char *dir = NULL, *dtype_name = "bf16";
 	struct shape s = {0};
-	int tied = -1, rope = -1;
+	int tied = -1, rope = -1, dry_run = 0;
 	uint64_t seed = 42;
 
 	for (int i = 1; i < argc; i++) {
@@ -297,6 +298,8 @@ int main(int argc, char **argv)
 			else
 				die("--shape wants 1b or 8b, got '%s'", v);
 			i++;
+		} else if (!strcmp(a, "--dry-run")) {
+			dry_run = 1;
 		} else if (!strcmp(a, "--tied")) {
 			tied = 1;
 		} else if (!strcmp(a, "--untied")) {
@@ -361,6 +364,14 @@ int main(int argc, char **argv)
 	size_t n = list_tensors(ts, &s), hlen;
 	char *header = header_json(ts, n, st_dtype, ld_dtype_size(dt), &hlen);
 	long long total = (long long)(8 + hlen + ts[n - 1].end);
+
+	if (dry_run) {
+		printf("%s: would write %zu tensors, %lld bytes (%.2f GB), header %zu bytes\n", dir, n,
+		       total, total / 1e9, hlen);
+		free(header);
+		free(ts);
+		return 0;
+	}
 
 	char stamp[1024];
 	snprintf(stamp, sizeof stamp,

@@ -66,6 +66,10 @@ class Config:
         self.tied = bool(c.get("tie_word_embeddings", False))
         eos = c.get("eos_token_id")
         self.eos = set(eos if isinstance(eos, list) else ([] if eos is None else [eos]))
+        # LlamaForSequenceClassification: a score head of n_labels rows, no lm_head.
+        self.n_labels = 0
+        if "LlamaForSequenceClassification" in c.get("architectures", []):
+            self.n_labels = len(c.get("id2label") or {}) or c.get("num_labels", 2)
 
 
 def load_model(d):
@@ -201,6 +205,9 @@ def forward_hf(cfg, W, tokens, pos0, cache, freqs):
     r = rms(x, cfg.eps)
     h = (x * r[:, None]) * W["model.norm.weight"]
     R["final_rms"], R["final_norm"] = r, h
+    if cfg.n_labels:
+        R["score"] = lin(h, W["score.weight"])
+        return R, new_cache
     out_w = W["model.embed_tokens.weight"] if cfg.tied else W["lm_head.weight"]
     R["logits"] = lin(h, out_w)
     return R, new_cache
@@ -283,6 +290,9 @@ def forward_meta(cfg, W, tokens, freqs):
         R[n + "resid_out"] = x
     h = x / np.sqrt((x ** 2).mean(-1, keepdims=True) + cfg.eps) * W["model.norm.weight"]
     R["final_norm"] = h
+    if cfg.n_labels:
+        R["score"] = h @ W["score.weight"].T
+        return R
     R["logits"] = h @ (W["model.embed_tokens.weight"] if cfg.tied else W["lm_head.weight"]).T
     return R
 
@@ -314,9 +324,13 @@ def check_meta(cfg, W, tokens, freqs, R_meta_conv, label):
 
 # ---------------------------------------------------------------- main
 
-def run_model(m):
-    d = os.path.join(OUT_ROOT, m["name"])
+def run_model(m, d=None, n_generate=N_GENERATE):
+    """Reference for model m (name, prompt) in directory d (default
+    OUT_ROOT/name); a classifier (no next token) generates nothing."""
+    d = d or os.path.join(OUT_ROOT, m["name"])
     cfg, W = load_model(d)
+    if cfg.n_labels:
+        n_generate = 0
     freqs = inv_freq(cfg)
     prompt = list(m["prompt"])
     T = len(prompt)
@@ -331,10 +345,10 @@ def run_model(m):
         margins.append(float(logits_row[o[0]] - logits_row[o[1]]))
         return int(o[0])
 
-    generated = [pick(R["logits"][T - 1])]
+    generated = [pick(R["logits"][T - 1])] if n_generate > 0 else []
     steps = {}
     s = 1
-    while s < N_GENERATE and generated[-1] not in cfg.eos:
+    while s < n_generate and generated[-1] not in cfg.eos:
         pos = T + s - 1
         Rs, cache = forward_hf(cfg, W, [generated[s - 1]], pos, cache, freqs)
         assert Rs["layers.0.scores"].shape == (cfg.H, 1, T + s)
@@ -385,7 +399,7 @@ def run_model(m):
            for pre, k, v in records if k == "tokens"]
     meta = {
         "tokens": json.dumps(prompt),
-        "n_generate": str(N_GENERATE),
+        "n_generate": str(n_generate),
         "generated": json.dumps(generated),
         "reference": "float64 numpy, HF convention",
         "model": m["name"],
