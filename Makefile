@@ -98,8 +98,9 @@ $(BUILD)/tests/%: tests/%.c $(VLIB) $(LIB) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) $(OPENMP) $(CORE_CFLAGS) $(VIEW_CFLAGS) $(TEST_CFLAGS) -Icore -Iviewer -Ilessons -MMD -MP -o $@ $< $(VLIB) $(LIB) $(TEST_LIBS) $(VIEW_LIBS) $(CORE_LIBS) $(LDFLAGS)
 
+# The demo model on the seed prompt, in the viewer.
 run: $(BIN)
-	./tests/run_demo.sh $(BIN)
+	./$(BIN)
 
 # Each cmocka binary, then each shell test; stop at the first failure.
 test: $(BIN) $(TEST_BIN)

@@ -89,11 +89,9 @@ static int32_t *meta_ids(const struct ld_st_file *f, const char *key, size_t *n)
 	return ids;
 }
 
-static void check_model(const char *name)
+/* Run the model in dir on the golden file's tokens; compare everything. */
+static void check_model_at(const char *name, const char *dir, const char *gpath)
 {
-	char dir[256], gpath[300];
-	snprintf(dir, sizeof dir, "data/models/%s", name);
-	snprintf(gpath, sizeof gpath, "%s/golden.safetensors", dir);
 	struct ld_err err = {{0}};
 	struct ld_st_file gold;
 	struct ld_model m;
@@ -143,10 +141,24 @@ static void check_model(const char *name)
 	ld_st_close(&gold);
 }
 
+static void check_model(const char *name)
+{
+	char dir[256], gpath[300];
+	snprintf(dir, sizeof dir, "data/models/%s", name);
+	snprintf(gpath, sizeof gpath, "%s/golden.safetensors", dir);
+	check_model_at(name, dir, gpath);
+}
+
 static void test_f32_gqa(void **state) { (void)state; check_model("f32_gqa"); }
 static void test_bf16_mha(void **state) { (void)state; check_model("bf16_mha"); }
 static void test_f16_sharded(void **state) { (void)state; check_model("f16_sharded"); }
 static void test_bf16_mqa(void **state) { (void)state; check_model("bf16_mqa"); }
+/* The bundled demo model (trained, BF16) on the seed prompt's 17 tokens. */
+static void test_demo(void **state)
+{
+	(void)state;
+	check_model_at("demo", "../data/demo", "data/demo/golden.safetensors");
+}
 
 /* The KV cache is an optimisation, not a different model: the last decode
  * step must equal a full pass over prompt + generated at its position. */
@@ -231,6 +243,7 @@ int main(void)
 		cmocka_unit_test(test_bf16_mha),
 		cmocka_unit_test(test_f16_sharded),
 		cmocka_unit_test(test_bf16_mqa),
+		cmocka_unit_test(test_demo),
 		cmocka_unit_test(test_decode_equals_full_pass),
 		cmocka_unit_test(test_only_subset),
 	};

@@ -1,0 +1,36 @@
+#!/bin/sh
+# test_demo.sh - the bundled demo model does what the seed article's model
+# does: the seed prompt is 17 tokens, layer 0 has a 17x17 score matrix per
+# head, and the greedy next token is "42".
+set -u
+bin=${LLAMADBG:-build/llamadbg}
+case $bin in /*) ;; *) bin=$(pwd)/$bin ;; esac
+cd "$(dirname "$0")/.." || exit 1
+tmp=$(mktemp -d /tmp/llamadbg-demo.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+ok() { echo "ok   $1"; }
+bad() { echo "FAIL $1"; fails=$((fails + 1)); }
+prompt="the answer to the ultimate question of life, the universe, and everything is "
+
+n=$("$bin" tokenize -m data/demo "$prompt" | wc -l)
+[ "$n" -eq 17 ] && ok "seed prompt is 17 tokens" || bad "seed prompt is $n tokens"
+first=$("$bin" tokenize -m data/demo "$prompt" | head -1 | cut -f2)
+[ "$first" = "<|begin_of_text|>" ] && ok "starts with <|begin_of_text|>" || bad "first token $first"
+
+if "$bin" trace -m data/demo -p "$prompt" -n 1 -o "$tmp/t.safetensors" >"$tmp/out" 2>&1; then
+	ok "trace"
+else
+	bad "trace: $(cat "$tmp/out")"
+fi
+grep -q "17 tokens, generated [0-9]* (42)" "$tmp/out" && ok "answers 42" || bad "answer: $(cat "$tmp/out")"
+"$bin" ls "$tmp/t.safetensors" >"$tmp/ls"
+grep -q '^layers.0.scores *head 8 x query 17 x key 17 ' "$tmp/ls" && ok "layers.0.scores is 8 x 17 x 17" || bad "scores shape"
+grep -q '^tokens *token 17 ' "$tmp/ls" && ok "17 tokens recorded" || bad "tokens"
+
+# The viewer's labels come from the trace: token strings are stored.
+"$bin" dump "$tmp/t.safetensors" 'layers.0.probs' -f csv -o "$tmp" >/dev/null
+[ "$(wc -l <"$tmp/layers.0.probs.csv")" -eq $((8 * 17 + 1)) ] && ok "probs csv" || bad "probs csv"
+
+[ $fails -eq 0 ] || { echo "$fails failed"; exit 1; }
+echo "all demo tests passed"
