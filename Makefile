@@ -94,9 +94,15 @@ $(VLIB): $(VIEW_OBJ)
 $(BIN): $(BUILD)/obj/core/main.o $(VLIB) $(LIB)
 	$(CC) $(CFLAGS) $(OPENMP) -o $@ $^ $(VIEW_LIBS) $(CORE_LIBS) $(LDFLAGS)
 
-$(BUILD)/tests/%: tests/%.c $(VLIB) $(LIB) | $(DEPS_OK)
+# tests/testlib.c: helpers every test binary links (scratch dirs, golden compare).
+TEST_COMPILE = $(CC) $(CFLAGS) $(WARN) $(OPENMP) $(CORE_CFLAGS) $(VIEW_CFLAGS) $(TEST_CFLAGS) -Icore -Iviewer -Ilessons -MMD -MP
+$(BUILD)/tests/testlib.o: tests/testlib.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARN) $(OPENMP) $(CORE_CFLAGS) $(VIEW_CFLAGS) $(TEST_CFLAGS) -Icore -Iviewer -Ilessons -MMD -MP -o $@ $< $(VLIB) $(LIB) $(TEST_LIBS) $(VIEW_LIBS) $(CORE_LIBS) $(LDFLAGS)
+	$(TEST_COMPILE) -c $< -o $@
+
+$(BUILD)/tests/%: tests/%.c $(BUILD)/tests/testlib.o $(VLIB) $(LIB) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(TEST_COMPILE) -o $@ $< $(BUILD)/tests/testlib.o $(VLIB) $(LIB) $(TEST_LIBS) $(VIEW_LIBS) $(CORE_LIBS) $(LDFLAGS)
 
 # The demo model on the seed prompt, in the viewer.
 run: $(BIN)

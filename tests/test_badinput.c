@@ -18,40 +18,7 @@
 #include "safetensors.h"
 #include "trace.h"
 #include "util.h"
-
-static char tmpdir[64];
-
-static int setup(void **state)
-{
-	(void)state;
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/llamadbg-bad.XXXXXX");
-	return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	char cmd[128];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-	return system(cmd);
-}
-
-static char *tmp_path(const char *name)
-{
-	static char buf[4][256];
-	static int k;
-	k = (k + 1) % 4;
-	snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-	return buf[k];
-}
-
-static void write_bytes(const char *path, const void *data, size_t n)
-{
-	FILE *f = fopen(path, "wb");
-	assert_non_null(f);
-	assert_int_equal(fwrite(data, 1, n, f), n);
-	fclose(f);
-}
+#include "testlib.h"
 
 /* A raw safetensors file: our header text, then data_len zero bytes. */
 static void write_raw_st(const char *path, const char *header, uint64_t claimed_len, size_t data_len)
@@ -61,13 +28,13 @@ static void write_raw_st(const char *path, const char *header, uint64_t claimed_
 	for (int i = 0; i < 8; i++)
 		buf[i] = (unsigned char)(claimed_len >> (8 * i));
 	memcpy(buf + 8, header, h);
-	write_bytes(path, buf, 8 + h + data_len);
+	tl_write_bytes(path, buf, 8 + h + data_len);
 	free(buf);
 }
 
 static enum ld_status open_raw(const char *header, size_t data_len, struct ld_err *err)
 {
-	char *p = tmp_path("raw.safetensors");
+	char *p = tl_tmp_path("raw.safetensors");
 	write_raw_st(p, header, strlen(header), data_len);
 	struct ld_st_file f;
 	enum ld_status st = ld_st_open(&f, p, err);
@@ -76,19 +43,14 @@ static enum ld_status open_raw(const char *header, size_t data_len, struct ld_er
 	return st;
 }
 
-#define assert_msg_has(err, text)                                                         \
-	do {                                                                                  \
-		if (!strstr((err).msg, (text)))                                               \
-			fail_msg("error \"%s\" does not mention \"%s\"", (err).msg, (text));      \
-	} while (0)
 
 static void test_st_truncated(void **state)
 {
 	(void)state;
 	struct ld_err err = {{0}};
 	struct ld_st_file f;
-	char *p = tmp_path("short.safetensors");
-	write_bytes(p, "\x10\x00\x00", 3);
+	char *p = tl_tmp_path("short.safetensors");
+	tl_write_bytes(p, "\x10\x00\x00", 3);
 	assert_int_equal(ld_st_open(&f, p, &err), LD_ERR_FORMAT);
 	assert_msg_has(err, "short.safetensors");
 	/* A good header whose data was cut off. */
@@ -103,7 +65,7 @@ static void test_st_header_past_end(void **state)
 	(void)state;
 	struct ld_err err = {{0}};
 	struct ld_st_file f;
-	char *p = tmp_path("hdr.safetensors");
+	char *p = tl_tmp_path("hdr.safetensors");
 	write_raw_st(p, "{}", 1ull << 40, 0);
 	assert_int_equal(ld_st_open(&f, p, &err), LD_ERR_FORMAT);
 	assert_msg_has(err, "header length");
@@ -194,7 +156,7 @@ static void write_model(const char *dir, const char *config, const struct spec *
 	mkdir(dir, 0755);
 	char path[512];
 	snprintf(path, sizeof path, "%s/config.json", dir);
-	write_bytes(path, config, strlen(config));
+	tl_write_bytes(path, config, strlen(config));
 	struct ld_st_out out[N];
 	size_t shapes[N][2];
 	float *bufs[N];
@@ -235,8 +197,8 @@ static void test_model_good_baseline(void **state)
 {
 	(void)state;
 	struct ld_err err = {{0}};
-	write_model(tmp_path("good"), good_config, NULL, NULL);
-	if (load(tmp_path("good"), &err) != LD_OK)
+	write_model(tl_tmp_path("good"), good_config, NULL, NULL);
+	if (load(tl_tmp_path("good"), &err) != LD_OK)
 		fail_msg("%s", err.msg);
 }
 
@@ -245,8 +207,8 @@ static void test_model_missing_tensor(void **state)
 	(void)state;
 	struct ld_err err = {{0}};
 	struct spec s = {"model.layers.0.mlp.up_proj.weight", 0, 0, LD_F32};
-	write_model(tmp_path("missing"), good_config, &s, NULL);
-	assert_int_equal(load(tmp_path("missing"), &err), LD_ERR_FORMAT);
+	write_model(tl_tmp_path("missing"), good_config, &s, NULL);
+	assert_int_equal(load(tl_tmp_path("missing"), &err), LD_ERR_FORMAT);
 	assert_msg_has(err, "missing tensor model.layers.0.mlp.up_proj.weight");
 }
 
@@ -255,8 +217,8 @@ static void test_model_wrong_shape(void **state)
 	(void)state;
 	struct ld_err err = {{0}};
 	struct spec s = {"model.layers.0.self_attn.k_proj.weight", 8, D, LD_F32};
-	write_model(tmp_path("shape"), good_config, NULL, &s);
-	assert_int_equal(load(tmp_path("shape"), &err), LD_ERR_SHAPE);
+	write_model(tl_tmp_path("shape"), good_config, NULL, &s);
+	assert_int_equal(load(tl_tmp_path("shape"), &err), LD_ERR_SHAPE);
 	assert_msg_has(err, "model.safetensors: model.layers.0.self_attn.k_proj.weight has shape [8, 8], "
 	                    "config says [4, 8]");
 }
@@ -266,8 +228,8 @@ static void test_model_unsupported_dtype(void **state)
 	(void)state;
 	struct ld_err err = {{0}};
 	struct spec s = {"model.norm.weight", D, 0, LD_I32};
-	write_model(tmp_path("dtype"), good_config, NULL, &s);
-	assert_int_equal(load(tmp_path("dtype"), &err), LD_ERR_DTYPE);
+	write_model(tl_tmp_path("dtype"), good_config, NULL, &s);
+	assert_int_equal(load(tl_tmp_path("dtype"), &err), LD_ERR_DTYPE);
 	assert_msg_has(err, "model.norm.weight has dtype I32");
 }
 
@@ -304,8 +266,8 @@ static void test_forward_bad_tokens(void **state)
 	(void)state;
 	struct ld_err err = {{0}};
 	struct ld_model m;
-	write_model(tmp_path("fwd"), good_config, NULL, NULL);
-	assert_int_equal(ld_model_load(&m, tmp_path("fwd"), &err), LD_OK);
+	write_model(tl_tmp_path("fwd"), good_config, NULL, NULL);
+	assert_int_equal(ld_model_load(&m, tl_tmp_path("fwd"), &err), LD_OK);
 	struct ld_trace tr;
 	ld_trace_init(&tr);
 	const int32_t big[] = {1, 16};
@@ -332,8 +294,8 @@ static void test_save_unwritable_and_no_clobber(void **state)
 	(void)state;
 	struct ld_err err = {{0}};
 	struct ld_model m;
-	write_model(tmp_path("save"), good_config, NULL, NULL);
-	assert_int_equal(ld_model_load(&m, tmp_path("save"), &err), LD_OK);
+	write_model(tl_tmp_path("save"), good_config, NULL, NULL);
+	assert_int_equal(ld_model_load(&m, tl_tmp_path("save"), &err), LD_OK);
 	struct ld_trace tr;
 	ld_trace_init(&tr);
 	const int32_t toks[] = {1, 5, 9};
@@ -342,12 +304,12 @@ static void test_save_unwritable_and_no_clobber(void **state)
 	/* A directory that does not exist; a "directory" that is a file. */
 	assert_int_equal(ld_trace_save(&tr, "/nonexistent-llamadbg-dir/t.safetensors", 0, &err), LD_ERR_IO);
 	assert_msg_has(err, "/nonexistent-llamadbg-dir/t.safetensors");
-	write_bytes(tmp_path("afile"), "x", 1);
-	assert_int_equal(ld_trace_save(&tr, tmp_path("afile/t.safetensors"), 0, &err), LD_ERR_IO);
+	tl_write_bytes(tl_tmp_path("afile"), "x", 1);
+	assert_int_equal(ld_trace_save(&tr, tl_tmp_path("afile/t.safetensors"), 0, &err), LD_ERR_IO);
 
 	/* An existing file is not replaced without force, and stays intact. */
-	char *out = tmp_path("keep.safetensors");
-	write_bytes(out, "precious", 8);
+	char *out = tl_tmp_path("keep.safetensors");
+	tl_write_bytes(out, "precious", 8);
 	assert_int_equal(ld_trace_save(&tr, out, 0, &err), LD_ERR_EXISTS);
 	char buf[16] = {0};
 	FILE *f = fopen(out, "rb");
@@ -358,7 +320,7 @@ static void test_save_unwritable_and_no_clobber(void **state)
 
 	/* No temp files are left behind. */
 	char cmd[300];
-	snprintf(cmd, sizeof cmd, "ls '%s' | grep -q tmp", tmpdir);
+	snprintf(cmd, sizeof cmd, "ls '%s' | grep -q tmp", tl_tmpdir());
 	assert_int_not_equal(system(cmd), 0);
 
 	/* And the saved trace reads back the same. */
@@ -388,10 +350,10 @@ static void test_trace_open_rejects_foreign(void **state)
 	struct ld_err err = {{0}};
 	struct ld_trace tr;
 	/* A model file is a safetensors file but not a trace. */
-	write_model(tmp_path("foreign"), good_config, NULL, NULL);
-	assert_int_equal(ld_trace_open(&tr, tmp_path("foreign/model.safetensors"), &err), LD_ERR_FORMAT);
+	write_model(tl_tmp_path("foreign"), good_config, NULL, NULL);
+	assert_int_equal(ld_trace_open(&tr, tl_tmp_path("foreign/model.safetensors"), &err), LD_ERR_FORMAT);
 	assert_msg_has(err, "not a llamadbg trace");
-	assert_int_equal(ld_trace_open(&tr, tmp_path("nothing-here"), &err), LD_ERR_IO);
+	assert_int_equal(ld_trace_open(&tr, tl_tmp_path("nothing-here"), &err), LD_ERR_IO);
 }
 
 int main(void)
@@ -411,5 +373,5 @@ int main(void)
 		cmocka_unit_test(test_save_unwritable_and_no_clobber),
 		cmocka_unit_test(test_trace_open_rejects_foreign),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, tl_setup_tmpdir, tl_teardown_tmpdir);
 }

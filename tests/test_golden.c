@@ -17,77 +17,7 @@
 #include "forward.h"
 #include "model.h"
 #include "safetensors.h"
-
-#define ATOL 1e-5
-#define RTOL 1e-4
-
-static double golden_at(const struct ld_st_tensor *g, size_t i)
-{
-	if (g->dtype == LD_F64) {
-		double d;
-		memcpy(&d, (const char *)g->data + 8 * i, 8);
-		return d;
-	}
-	int32_t v;
-	memcpy(&v, (const char *)g->data + 4 * i, 4);
-	return v;
-}
-
-/* |a - b| <= atol + rtol*|b|, with -inf/inf/nan required to match exactly. */
-static int close_enough(double a, double b)
-{
-	if (isnan(b) || isnan(a))
-		return isnan(a) && isnan(b);
-	if (isinf(b) || isinf(a))
-		return a == b;
-	return fabs(a - b) <= ATOL + RTOL * fabs(b);
-}
-
-/* Compare one tensor; on failure print the point, first bad index, max diff. */
-static int compare_point(const struct ld_tensor *t, const struct ld_st_tensor *g)
-{
-	if (t->ndim != g->ndim) {
-		print_error("%s: %d dims, reference has %d\n", t->name, t->ndim, g->ndim);
-		return 1;
-	}
-	for (int d = 0; d < t->ndim; d++)
-		if (t->shape[d] != g->shape[d]) {
-			print_error("%s: dim %d is %zu, reference has %zu\n", t->name, d, t->shape[d], g->shape[d]);
-			return 1;
-		}
-	size_t n = ld_tensor_numel(t), first_bad = SIZE_MAX, n_bad = 0;
-	double max_diff = 0;
-	for (size_t i = 0; i < n; i++) {
-		double a = ld_tensor_get(t, i), b = golden_at(g, i);
-		if (!close_enough(a, b)) {
-			if (first_bad == SIZE_MAX)
-				first_bad = i;
-			n_bad++;
-		}
-		if (isfinite(a) && isfinite(b) && fabs(a - b) > max_diff)
-			max_diff = fabs(a - b);
-	}
-	if (n_bad) {
-		print_error("%s: %zu of %zu values off; first at flat index %zu (got %.9g, reference %.9g); "
-		            "max |diff| %.3g\n",
-		            t->name, n_bad, n, first_bad, ld_tensor_get(t, first_bad), golden_at(g, first_bad),
-		            max_diff);
-		return 1;
-	}
-	return 0;
-}
-
-static int32_t *meta_ids(const struct ld_st_file *f, const char *key, size_t *n)
-{
-	json_t *a = json_loads(ld_st_meta(f, key), 0, NULL);
-	assert_true(json_is_array(a));
-	*n = json_array_size(a);
-	int32_t *ids = calloc(*n + 1, sizeof *ids);
-	for (size_t i = 0; i < *n; i++)
-		ids[i] = (int32_t)json_integer_value(json_array_get(a, i));
-	json_decref(a);
-	return ids;
-}
+#include "testlib.h"
 
 /* Run the model in dir on the golden file's tokens; compare everything. */
 static void check_model_at(const char *name, const char *dir, const char *gpath)
@@ -101,8 +31,8 @@ static void check_model_at(const char *name, const char *dir, const char *gpath)
 		fail_msg("%s", err.msg);
 
 	size_t n_tok, n_gen_ref;
-	int32_t *tokens = meta_ids(&gold, "tokens", &n_tok);
-	int32_t *gen_ref = meta_ids(&gold, "generated", &n_gen_ref);
+	int32_t *tokens = tl_meta_ids(&gold, "tokens", &n_tok);
+	int32_t *gen_ref = tl_meta_ids(&gold, "generated", &n_gen_ref);
 	int n_generate = atoi(ld_st_meta(&gold, "n_generate"));
 
 	struct ld_trace tr;
@@ -125,7 +55,7 @@ static void check_model_at(const char *name, const char *dir, const char *gpath)
 			bad++;
 			continue;
 		}
-		bad += compare_point(&tr.t[k], &gold.t[i]);
+		bad += tl_compare_point(name, &tr.t[k], &gold.t[i]);
 	}
 	for (size_t i = 0; i < tr.n; i++)
 		if (!ld_st_find(&gold, tr.t[i].name)) {
@@ -193,7 +123,7 @@ static void test_decode_equals_full_pass(void **state)
 		assert_int_equal(ld_tensor_numel(tf), row * 8);
 		for (size_t i = 0; i < row; i++) {
 			double x = ld_tensor_get(ts, i), y = ld_tensor_get(tf, 7 * row + i);
-			if (!close_enough(x, y))
+			if (!tl_close_enough(x, y))
 				fail_msg("%s[%zu]: decode %.9g, full pass %.9g", step_name, i, x, y);
 		}
 	}
@@ -205,7 +135,7 @@ static void test_decode_equals_full_pass(void **state)
 	for (size_t h = 0; h < ss->shape[0]; h++)
 		for (size_t s = 0; s < 8; s++) {
 			double x = ld_tensor_get(ss, h * 8 + s), y = ld_tensor_get(sf, (h * 8 + 7) * 8 + s);
-			if (!close_enough(x, y))
+			if (!tl_close_enough(x, y))
 				fail_msg("scores head %zu key %zu: decode %.9g, full %.9g", h, s, x, y);
 		}
 	ld_trace_free(&gen);

@@ -26,99 +26,7 @@
 #include "safetensors.h"
 #include "trace.h"
 #include "util.h"
-
-#define ATOL 1e-5
-#define RTOL 1e-4
-
-static char tmpdir[64];
-
-static int setup(void **state)
-{
-	(void)state;
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/llamadbg-meta.XXXXXX");
-	return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	char cmd[128];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-	return system(cmd);
-}
-
-#define assert_msg_has(err, text)                                                         \
-	do {                                                                                  \
-		if (!strstr((err).msg, (text)))                                               \
-			fail_msg("error \"%s\" does not mention \"%s\"", (err).msg, (text));      \
-	} while (0)
-
-/* ---- golden comparison, as in test_golden.c */
-
-static double golden_at(const struct ld_st_tensor *g, size_t i)
-{
-	if (g->dtype == LD_F64) {
-		double d;
-		memcpy(&d, (const char *)g->data + 8 * i, 8);
-		return d;
-	}
-	int32_t v;
-	memcpy(&v, (const char *)g->data + 4 * i, 4);
-	return v;
-}
-
-static int close_enough(double a, double b)
-{
-	if (isnan(b) || isnan(a))
-		return isnan(a) && isnan(b);
-	if (isinf(b) || isinf(a))
-		return a == b;
-	return fabs(a - b) <= ATOL + RTOL * fabs(b);
-}
-
-static int compare_point(const char *what, const struct ld_tensor *t, const struct ld_st_tensor *g)
-{
-	if (t->ndim != g->ndim) {
-		print_error("%s %s: %d dims, reference has %d\n", what, t->name, t->ndim, g->ndim);
-		return 1;
-	}
-	for (int d = 0; d < t->ndim; d++)
-		if (t->shape[d] != g->shape[d]) {
-			print_error("%s %s: dim %d is %zu, reference %zu\n", what, t->name, d, t->shape[d], g->shape[d]);
-			return 1;
-		}
-	size_t n = ld_tensor_numel(t), first_bad = SIZE_MAX, n_bad = 0;
-	double max_diff = 0;
-	for (size_t i = 0; i < n; i++) {
-		double a = ld_tensor_get(t, i), b = golden_at(g, i);
-		if (!close_enough(a, b)) {
-			if (first_bad == SIZE_MAX)
-				first_bad = i;
-			n_bad++;
-		}
-		if (isfinite(a) && isfinite(b) && fabs(a - b) > max_diff)
-			max_diff = fabs(a - b);
-	}
-	if (n_bad) {
-		print_error("%s %s: %zu of %zu values off; first at %zu (got %.9g, reference %.9g); max |diff| %.3g\n",
-		            what, t->name, n_bad, n, first_bad, ld_tensor_get(t, first_bad),
-		            golden_at(g, first_bad), max_diff);
-		return 1;
-	}
-	return 0;
-}
-
-static int32_t *meta_ids(const struct ld_st_file *f, const char *key, size_t *n)
-{
-	json_t *a = json_loads(ld_st_meta(f, key), 0, NULL);
-	assert_true(json_is_array(a));
-	*n = json_array_size(a);
-	int32_t *ids = calloc(*n + 1, sizeof *ids);
-	for (size_t i = 0; i < *n; i++)
-		ids[i] = (int32_t)json_integer_value(json_array_get(a, i));
-	json_decref(a);
-	return ids;
-}
+#include "testlib.h"
 
 /* Trace dir on the golden's prompt; every point must match the golden. */
 static void trace_against(const char *dir, const char *golden, struct ld_trace *tr)
@@ -131,8 +39,8 @@ static void trace_against(const char *dir, const char *golden, struct ld_trace *
 	if (ld_model_load(&m, dir, &err) != LD_OK)
 		fail_msg("%s", err.msg);
 	size_t n_tok, n_gen;
-	int32_t *tokens = meta_ids(&gold, "tokens", &n_tok);
-	int32_t *gen = meta_ids(&gold, "generated", &n_gen);
+	int32_t *tokens = tl_meta_ids(&gold, "tokens", &n_tok);
+	int32_t *gen = tl_meta_ids(&gold, "generated", &n_gen);
 	struct ld_forward_opts o = {.n_generate = atoi(ld_st_meta(&gold, "n_generate"))};
 	ld_trace_init(tr);
 	if (ld_forward(&m, tokens, n_tok, &o, tr, &err) != LD_OK)
@@ -148,7 +56,7 @@ static void trace_against(const char *dir, const char *golden, struct ld_trace *
 			bad++;
 			continue;
 		}
-		bad += compare_point(dir, &tr->t[k], &gold.t[i]);
+		bad += tl_compare_point(dir, &tr->t[k], &gold.t[i]);
 	}
 	for (size_t i = 0; i < tr->n; i++)
 		if (!ld_st_find(&gold, tr->t[i].name)) {
@@ -390,45 +298,36 @@ static void write_text(const char *path, const char *text)
 	fclose(f);
 }
 
-static char *tmp_sub(const char *name)
-{
-	static char buf[4][256];
-	static int k;
-	k = (k + 1) % 4;
-	snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-	return buf[k];
-}
-
 static void test_params_disagree_with_tensors(void **state)
 {
 	(void)state;
 	struct ld_err err = {{0}};
 	struct ld_model m;
 	char path[300];
-	mkdir(tmp_sub("kv"), 0755);
-	snprintf(path, sizeof path, "%s/consolidated.00.pth", tmp_sub("kv"));
+	mkdir(tl_tmp_path("kv"), 0755);
+	snprintf(path, sizeof path, "%s/consolidated.00.pth", tl_tmp_path("kv"));
 	copy_file("data/meta/f32_scaled/one/consolidated.00.pth", path);
 	/* The file has 2 KV heads; params.json claims 4. */
-	snprintf(path, sizeof path, "%s/params.json", tmp_sub("kv"));
+	snprintf(path, sizeof path, "%s/params.json", tl_tmp_path("kv"));
 	write_text(path, "{\"dim\": 32, \"n_layers\": 2, \"n_heads\": 4, \"n_kv_heads\": 4, \"vocab_size\": 264,"
 	                 " \"multiple_of\": 16, \"ffn_dim_multiplier\": 0.7}");
-	assert_int_equal(ld_model_load(&m, tmp_sub("kv"), &err), LD_ERR_SHAPE);
+	assert_int_equal(ld_model_load(&m, tl_tmp_path("kv"), &err), LD_ERR_SHAPE);
 	assert_msg_has(err, "consolidated.00.pth: layers.0.attention.wk.weight has shape [16, 32], "
 	                    "params.json says [32, 32]");
 	/* Without the multiplier the FFN would be 96 wide. */
 	write_text(path, "{\"dim\": 32, \"n_layers\": 2, \"n_heads\": 4, \"n_kv_heads\": 2, \"vocab_size\": 264,"
 	                 " \"multiple_of\": 16}");
-	assert_int_equal(ld_model_load(&m, tmp_sub("kv"), &err), LD_ERR_SHAPE);
+	assert_int_equal(ld_model_load(&m, tl_tmp_path("kv"), &err), LD_ERR_SHAPE);
 	assert_msg_has(err, "layers.0.feed_forward.w1.weight has shape [64, 32], params.json says [96, 32]");
 	/* A vocabulary the embedding table does not have. */
 	write_text(path, "{\"dim\": 32, \"n_layers\": 2, \"n_heads\": 4, \"n_kv_heads\": 2, \"vocab_size\": 128256,"
 	                 " \"multiple_of\": 16, \"ffn_dim_multiplier\": 0.7}");
-	assert_int_equal(ld_model_load(&m, tmp_sub("kv"), &err), LD_ERR_SHAPE);
+	assert_int_equal(ld_model_load(&m, tl_tmp_path("kv"), &err), LD_ERR_SHAPE);
 	assert_msg_has(err, "tok_embeddings.weight has shape [264, 32], params.json says [128256, 32]");
 	/* More layers than the file has. */
 	write_text(path, "{\"dim\": 32, \"n_layers\": 3, \"n_heads\": 4, \"n_kv_heads\": 2, \"vocab_size\": 264,"
 	                 " \"multiple_of\": 16, \"ffn_dim_multiplier\": 0.7}");
-	assert_int_equal(ld_model_load(&m, tmp_sub("kv"), &err), LD_ERR_FORMAT);
+	assert_int_equal(ld_model_load(&m, tl_tmp_path("kv"), &err), LD_ERR_FORMAT);
 	assert_msg_has(err, "consolidated.00.pth: missing tensor layers.2.attention.wq.weight");
 }
 
@@ -440,31 +339,31 @@ static void test_shard_errors(void **state)
 	char from[200], to[300];
 	const char *src = "data/meta/bf16_plain/two/original";
 	/* Shard 01 missing: 00 and 02 only. */
-	mkdir(tmp_sub("gap"), 0755);
+	mkdir(tl_tmp_path("gap"), 0755);
 	snprintf(from, sizeof from, "%s/params.json", src);
-	snprintf(to, sizeof to, "%s/params.json", tmp_sub("gap"));
+	snprintf(to, sizeof to, "%s/params.json", tl_tmp_path("gap"));
 	copy_file(from, to);
 	snprintf(from, sizeof from, "%s/consolidated.00.pth", src);
-	snprintf(to, sizeof to, "%s/consolidated.00.pth", tmp_sub("gap"));
+	snprintf(to, sizeof to, "%s/consolidated.00.pth", tl_tmp_path("gap"));
 	copy_file(from, to);
 	snprintf(from, sizeof from, "%s/consolidated.01.pth", src);
-	snprintf(to, sizeof to, "%s/consolidated.02.pth", tmp_sub("gap"));
+	snprintf(to, sizeof to, "%s/consolidated.02.pth", tl_tmp_path("gap"));
 	copy_file(from, to);
-	assert_int_equal(ld_model_load(&m, tmp_sub("gap"), &err), LD_ERR_FORMAT);
+	assert_int_equal(ld_model_load(&m, tl_tmp_path("gap"), &err), LD_ERR_FORMAT);
 	assert_msg_has(err, "consolidated.01.pth is missing (shards 00..02)");
 
 	/* A replicated norm that differs between the shards. */
-	mkdir(tmp_sub("norm"), 0755);
+	mkdir(tl_tmp_path("norm"), 0755);
 	for (int k = 0; k < 2; k++) {
 		snprintf(from, sizeof from, "%s/consolidated.%02d.pth", src, k);
-		snprintf(to, sizeof to, "%s/consolidated.%02d.pth", tmp_sub("norm"), k);
+		snprintf(to, sizeof to, "%s/consolidated.%02d.pth", tl_tmp_path("norm"), k);
 		copy_file(from, to);
 	}
 	snprintf(from, sizeof from, "%s/params.json", src);
-	snprintf(to, sizeof to, "%s/params.json", tmp_sub("norm"));
+	snprintf(to, sizeof to, "%s/params.json", tl_tmp_path("norm"));
 	copy_file(from, to);
 	struct ld_pth_file f;
-	snprintf(to, sizeof to, "%s/consolidated.01.pth", tmp_sub("norm"));
+	snprintf(to, sizeof to, "%s/consolidated.01.pth", tl_tmp_path("norm"));
 	assert_int_equal(ld_pth_open(&f, to, &err), LD_OK);
 	const struct ld_pth_tensor *t = ld_pth_find(&f, "layers.1.ffn_norm.weight");
 	off_t at = (const char *)t->data - (const char *)f.map;
@@ -473,19 +372,19 @@ static void test_shard_errors(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(pwrite(fd, "\x12", 1, at), 1); /* storages carry no checksum */
 	close(fd);
-	assert_int_equal(ld_model_load(&m, tmp_sub("norm"), &err), LD_ERR_FORMAT);
+	assert_int_equal(ld_model_load(&m, tl_tmp_path("norm"), &err), LD_ERR_FORMAT);
 	assert_msg_has(err, "consolidated.01.pth: layers.1.ffn_norm.weight differs from the one in");
 	assert_msg_has(err, "it should be replicated");
 
 	/* Shards of different models: one shard's slice from another layout. */
 	snprintf(from, sizeof from, "data/meta/f32_scaled/two/original/consolidated.01.pth");
 	copy_file(from, to);
-	assert_int_equal(ld_model_load(&m, tmp_sub("norm"), &err), LD_ERR_DTYPE);
+	assert_int_equal(ld_model_load(&m, tl_tmp_path("norm"), &err), LD_ERR_DTYPE);
 	assert_msg_has(err, "consolidated.01.pth: tok_embeddings.weight is F32, but BF16 in");
 
 	/* A broken shard names itself. */
 	write_text(to, "not a zip");
-	assert_int_equal(ld_model_load(&m, tmp_sub("norm"), &err), LD_ERR_FORMAT);
+	assert_int_equal(ld_model_load(&m, tl_tmp_path("norm"), &err), LD_ERR_FORMAT);
 	assert_msg_has(err, "consolidated.01.pth: not a zip archive");
 }
 
@@ -497,18 +396,18 @@ static void test_original_with_hf_config(void **state)
 	struct ld_err err = {{0}};
 	struct ld_model m;
 	char to[300];
-	mkdir(tmp_sub("repo"), 0755);
-	mkdir(tmp_sub("repo/original"), 0755);
-	snprintf(to, sizeof to, "%s/consolidated.00.pth", tmp_sub("repo/original"));
+	mkdir(tl_tmp_path("repo"), 0755);
+	mkdir(tl_tmp_path("repo/original"), 0755);
+	snprintf(to, sizeof to, "%s/consolidated.00.pth", tl_tmp_path("repo/original"));
 	copy_file("data/meta/f32_scaled/one/consolidated.00.pth", to);
-	snprintf(to, sizeof to, "%s/params.json", tmp_sub("repo/original"));
+	snprintf(to, sizeof to, "%s/params.json", tl_tmp_path("repo/original"));
 	copy_file("data/meta/f32_scaled/one/params.json", to);
-	snprintf(to, sizeof to, "%s/config.json", tmp_sub("repo"));
+	snprintf(to, sizeof to, "%s/config.json", tl_tmp_path("repo"));
 	write_text(to, "{\"hidden_size\": 32, \"intermediate_size\": 64, \"num_hidden_layers\": 2,"
 	               " \"num_attention_heads\": 4, \"vocab_size\": 264, \"rope_scaling\": {\"rope_type\":"
 	               " \"llama3\", \"factor\": 32.0, \"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0,"
 	               " \"original_max_position_embeddings\": 8192}}");
-	if (ld_model_load(&m, tmp_sub("repo"), &err) != LD_OK)
+	if (ld_model_load(&m, tl_tmp_path("repo"), &err) != LD_OK)
 		fail_msg("%s", err.msg);
 	assert_int_equal(m.format, LD_FORMAT_META);
 	assert_float_equal(m.cfg.rope_scaling.factor, 32, 0);
@@ -535,7 +434,7 @@ static void test_classifier(void **state)
 
 	/* The labels survive the trace file (config JSON round trip). */
 	char path[128];
-	snprintf(path, sizeof path, "%s/cls.safetensors", tmpdir);
+	snprintf(path, sizeof path, "%s/cls.safetensors", tl_tmpdir());
 	assert_int_equal(ld_trace_save(&tr, path, 1, &err), LD_OK);
 	struct ld_trace back;
 	if (ld_trace_open(&back, path, &err) != LD_OK)
@@ -625,5 +524,5 @@ int main(void)
 		cmocka_unit_test(test_classifier),
 		cmocka_unit_test(test_classifier_config),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, tl_setup_tmpdir, tl_teardown_tmpdir);
 }

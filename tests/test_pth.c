@@ -17,46 +17,8 @@
 
 #include "pth.h"
 #include "util.h"
+#include "testlib.h"
 
-static char tmpdir[64];
-
-static int setup(void **state)
-{
-	(void)state;
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/llamadbg-pth.XXXXXX");
-	return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	char cmd[128];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-	return system(cmd);
-}
-
-static char *tmp_path(const char *name)
-{
-	static char buf[4][256];
-	static int k;
-	k = (k + 1) % 4;
-	snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-	return buf[k];
-}
-
-static void write_bytes(const char *path, const void *data, size_t n)
-{
-	FILE *f = fopen(path, "wb");
-	assert_non_null(f);
-	assert_int_equal(fwrite(data, 1, n, f), n);
-	fclose(f);
-}
-
-#define assert_msg_has(err, text)                                                         \
-	do {                                                                                  \
-		if (!strstr((err).msg, (text)))                                               \
-			fail_msg("error \"%s\" does not mention \"%s\"", (err).msg, (text));      \
-	} while (0)
 
 /* ---- a byte buffer */
 
@@ -145,7 +107,7 @@ static void write_zip(const char *path, const struct rec *r, size_t n, int zip64
 	put16(&z, zip64 ? 0xffff : (unsigned)n), put16(&z, zip64 ? 0xffff : (unsigned)n);
 	put32(&z, zip64 ? 0xffffffffu : (uint32_t)cd.n), put32(&z, zip64 ? 0xffffffffu : (uint32_t)cd_off);
 	put16(&z, 0);
-	write_bytes(path, z.b, z.n);
+	tl_write_bytes(path, z.b, z.n);
 	free(z.b);
 	free(cd.b);
 }
@@ -231,7 +193,7 @@ static const uint16_t storage0[6] = {0x3f80, 0x4000, 0x4040, 0x4080, 0x40a0, 0x4
 static char *write_pth(const char *name, const void *pkl, size_t pkl_len, unsigned pkl_method,
                        int zip64)
 {
-	char *path = tmp_path(name);
+	char *path = tl_tmp_path(name);
 	struct rec r[] = {
 		{"archive/data.pkl", pkl, pkl_len, pkl_method},
 		{"archive/data/0", storage0, sizeof storage0, 0},
@@ -342,15 +304,15 @@ static void test_not_a_zip(void **state)
 	/* torch.save before 1.6: a bare pickle starting with the magic number. */
 	static const unsigned char legacy[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20,
 	                                       0x6a, 0xa8, 0x50, 0x19, 0x2e};
-	write_bytes(tmp_path("legacy.pth"), legacy, sizeof legacy);
-	assert_int_equal(ld_pth_open(&f, tmp_path("legacy.pth"), &err), LD_ERR_FORMAT);
+	tl_write_bytes(tl_tmp_path("legacy.pth"), legacy, sizeof legacy);
+	assert_int_equal(ld_pth_open(&f, tl_tmp_path("legacy.pth"), &err), LD_ERR_FORMAT);
 	assert_msg_has(err, "legacy.pth: a legacy torch.save file");
-	write_bytes(tmp_path("text.pth"), "hello, world\n", 13);
-	assert_int_equal(ld_pth_open(&f, tmp_path("text.pth"), &err), LD_ERR_FORMAT);
+	tl_write_bytes(tl_tmp_path("text.pth"), "hello, world\n", 13);
+	assert_int_equal(ld_pth_open(&f, tl_tmp_path("text.pth"), &err), LD_ERR_FORMAT);
 	assert_msg_has(err, "text.pth: not a zip archive");
-	write_bytes(tmp_path("empty.pth"), "", 0);
-	assert_int_equal(ld_pth_open(&f, tmp_path("empty.pth"), &err), LD_ERR_FORMAT);
-	assert_int_equal(ld_pth_open(&f, tmp_path("missing.pth"), &err), LD_ERR_IO);
+	tl_write_bytes(tl_tmp_path("empty.pth"), "", 0);
+	assert_int_equal(ld_pth_open(&f, tl_tmp_path("empty.pth"), &err), LD_ERR_FORMAT);
+	assert_int_equal(ld_pth_open(&f, tl_tmp_path("missing.pth"), &err), LD_ERR_IO);
 	assert_msg_has(err, "missing.pth");
 }
 
@@ -363,10 +325,10 @@ static void test_truncated_zip(void **state)
 	struct ld_err err = {{0}};
 	assert_int_equal(ld_read_file("data/meta/bf16_plain/two/original/consolidated.00.pth", 1 << 24, &text,
 	                              &len, &err), LD_OK);
-	char *path = tmp_path("cut.pth");
+	char *path = tl_tmp_path("cut.pth");
 	for (size_t cut = 0; cut < len; cut += cut < 4096 ? 97 : 1999) {
 		struct ld_pth_file f;
-		write_bytes(path, text, cut);
+		tl_write_bytes(path, text, cut);
 		enum ld_status st = ld_pth_open(&f, path, &err);
 		if (st == LD_OK)
 			fail_msg("a file cut to %zu of %zu bytes opened", cut, len);
@@ -374,7 +336,7 @@ static void test_truncated_zip(void **state)
 	}
 	/* Cut just before the end record: the message says what is missing. */
 	struct ld_pth_file f;
-	write_bytes(path, text, len - 10);
+	tl_write_bytes(path, text, len - 10);
 	assert_int_equal(ld_pth_open(&f, path, &err), LD_ERR_FORMAT);
 	assert_msg_has(err, "no zip end-of-central-directory record (truncated");
 	free(text);
@@ -395,9 +357,9 @@ static void test_compressed_record(void **state)
 	p = (struct buf){0};
 	pickle_dict(&p, "w", &good_t);
 	struct rec r[] = {{"archive/data.pkl", p.b, p.n, 0}, {"archive/data/0", storage0, sizeof storage0, 8}};
-	write_zip(tmp_path("deflated2.pth"), r, 2, 0);
+	write_zip(tl_tmp_path("deflated2.pth"), r, 2, 0);
 	free(p.b);
-	assert_int_equal(ld_pth_open(&f, tmp_path("deflated2.pth"), &err), LD_ERR_FORMAT);
+	assert_int_equal(ld_pth_open(&f, tl_tmp_path("deflated2.pth"), &err), LD_ERR_FORMAT);
 	assert_msg_has(err, "archive/data/0 is compressed");
 }
 
@@ -410,10 +372,10 @@ static void test_big_endian(void **state)
 	struct rec r[] = {{"archive/data.pkl", p.b, p.n, 0},
 	                  {"archive/byteorder", "big", 3, 0},
 	                  {"archive/data/0", storage0, sizeof storage0, 0}};
-	write_zip(tmp_path("big.pth"), r, 3, 0);
+	write_zip(tl_tmp_path("big.pth"), r, 3, 0);
 	free(p.b);
 	struct ld_pth_file f;
-	assert_int_equal(ld_pth_open(&f, tmp_path("big.pth"), &err), LD_ERR_FORMAT);
+	assert_int_equal(ld_pth_open(&f, tl_tmp_path("big.pth"), &err), LD_ERR_FORMAT);
 	assert_msg_has(err, "big.pth: byteorder is not \"little\"");
 }
 
@@ -426,10 +388,10 @@ static void test_damaged_pickle_crc(void **state)
 	assert_int_equal(ld_read_file("data/meta/f32_scaled/one/consolidated.00.pth", 1 << 24, &text, &len,
 	                              &err), LD_OK);
 	text[64 + 40] ^= 0x20; /* inside data.pkl, which torch puts first, at byte 64 */
-	write_bytes(tmp_path("crc.pth"), text, len);
+	tl_write_bytes(tl_tmp_path("crc.pth"), text, len);
 	free(text);
 	struct ld_pth_file f;
-	assert_int_equal(ld_pth_open(&f, tmp_path("crc.pth"), &err), LD_ERR_FORMAT);
+	assert_int_equal(ld_pth_open(&f, tl_tmp_path("crc.pth"), &err), LD_ERR_FORMAT);
 	assert_msg_has(err, "crc.pth: data.pkl fails its CRC-32 check");
 }
 
@@ -440,7 +402,7 @@ static void test_forbidden_globals(void **state)
 	(void)state;
 	struct ld_err err = {{0}};
 	char marker[300];
-	snprintf(marker, sizeof marker, "%s/pwned", tmpdir);
+	snprintf(marker, sizeof marker, "%s/pwned", tl_tmpdir());
 	char cmd[400];
 	snprintf(cmd, sizeof cmd, "touch %s", marker);
 	/* os.system("touch .../pwned"): the classic pickle exploit. */
@@ -706,5 +668,5 @@ int main(void)
 		cmocka_unit_test(test_non_contiguous_stride),
 		cmocka_unit_test(test_mutations),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, tl_setup_tmpdir, tl_teardown_tmpdir);
 }
