@@ -70,14 +70,63 @@ double ld_tensor_get(const struct ld_tensor *t, size_t i)
 	return f;
 }
 
+/* Statistics of token ids: a plain loop (they are few). */
+static void stats_i32(const struct ld_tensor *t, struct ld_stats *s)
+{
+	size_t n = ld_tensor_numel(t);
+	double sum = 0, sq = 0;
+	memset(s, 0, sizeof *s);
+	s->n = n;
+	s->min = INFINITY;
+	s->max = -INFINITY;
+	for (size_t i = 0; i < n; i++) {
+		double v = ld_tensor_get(t, i);
+		sum += v;
+		sq += v * v;
+		s->min = v < s->min ? v : s->min;
+		s->max = v > s->max ? v : s->max;
+	}
+	if (n == 0) {
+		s->min = s->max = 0;
+		return;
+	}
+	s->mean = sum / (double)n;
+	double var = sq / (double)n - s->mean * s->mean;
+	s->std = var > 0 ? sqrt(var) : 0;
+}
+
+/* The viewer calls this on tensors of millions of values (an 8B model's
+ * logits), so the float path is unrolled; it must still count every NaN
+ * and Inf exactly. */
 void ld_tensor_stats(const struct ld_tensor *t, struct ld_stats *s)
 {
+	if (t->dtype != LD_F32) {
+		stats_i32(t, s);
+		return;
+	}
 	memset(s, 0, sizeof *s);
-	size_t n = ld_tensor_numel(t), finite = 0;
-	double sum = 0, sumsq = 0, mn = INFINITY, mx = -INFINITY;
-	const float *f = t->dtype == LD_F32 ? t->data : NULL; /* data is 4-byte aligned */
-	for (size_t i = 0; i < n; i++) {
-		double v = f ? (double)f[i] : ld_tensor_get(t, i);
+	size_t n = ld_tensor_numel(t), finite = 0, i = 0;
+	const float *x = t->data;
+	/* four running sums break the add chain; a finite x has x - x == 0 */
+	double sum[4] = {0}, sq[4] = {0};
+	float mn = INFINITY, mx = -INFINITY;
+	for (; i + 4 <= n; i += 4) {
+		float a = x[i], b = x[i + 1], c = x[i + 2], d = x[i + 3];
+		if (a - a == 0 && b - b == 0 && c - c == 0 && d - d == 0) {
+			sum[0] += a, sum[1] += b, sum[2] += c, sum[3] += d;
+			sq[0] += (double)a * a, sq[1] += (double)b * b;
+			sq[2] += (double)c * c, sq[3] += (double)d * d;
+			float lo1 = a < b ? a : b, lo2 = c < d ? c : d, hi1 = a > b ? a : b, hi2 = c > d ? c : d;
+			float lo = lo1 < lo2 ? lo1 : lo2, hi = hi1 > hi2 ? hi1 : hi2;
+			mn = lo < mn ? lo : mn;
+			mx = hi > mx ? hi : mx;
+			finite += 4;
+			continue;
+		}
+		break; /* a NaN or Inf nearby: the careful loop takes over */
+	}
+	for (; i < n; i++) {
+		float v = x[i];
 		if (isnan(v)) {
 			s->n_nan++;
 		} else if (isinf(v)) {
@@ -87,20 +136,18 @@ void ld_tensor_stats(const struct ld_tensor *t, struct ld_stats *s)
 				s->n_neginf++;
 		} else {
 			finite++;
-			sum += v;
-			sumsq += v * v;
-			if (v < mn)
-				mn = v;
-			if (v > mx)
-				mx = v;
+			sum[0] += v;
+			sq[0] += (double)v * v;
+			mn = v < mn ? v : mn;
+			mx = v > mx ? v : mx;
 		}
 	}
 	s->n = n;
 	if (finite) {
 		s->min = mn;
 		s->max = mx;
-		s->mean = sum / (double)finite;
-		double var = sumsq / (double)finite - s->mean * s->mean;
+		s->mean = (sum[0] + sum[1] + sum[2] + sum[3]) / (double)finite;
+		double var = (sq[0] + sq[1] + sq[2] + sq[3]) / (double)finite - s->mean * s->mean;
 		s->std = var > 0 ? sqrt(var) : 0;
 	}
 }

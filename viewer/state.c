@@ -142,7 +142,7 @@ static void ensure_stats(struct vw_state *s, const struct ld_trace *tr, size_t i
 	if (idx >= s->n || s->have_stats[idx])
 		return;
 	if (tr->t[idx].data)
-		vw_tensor_stats(&tr->t[idx], &s->stats[idx]);
+		ld_tensor_stats(&tr->t[idx], &s->stats[idx]);
 	else
 		memset(&s->stats[idx], 0, sizeof s->stats[idx]);
 	s->have_stats[idx] = 1;

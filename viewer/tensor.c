@@ -50,60 +50,6 @@ int vw_axes_find(const struct vw_axes *ax, enum vw_slot slot)
 	return -1;
 }
 
-void vw_tensor_stats(const struct ld_tensor *t, struct ld_stats *s)
-{
-	if (t->dtype != LD_F32) {
-		ld_tensor_stats(t, s);
-		return;
-	}
-	memset(s, 0, sizeof *s);
-	size_t n = ld_tensor_numel(t), finite = 0, i = 0;
-	const float *x = t->data;
-	/* four running sums break the add chain; a finite x has x - x == 0 */
-	double sum[4] = {0}, sq[4] = {0};
-	float mn = INFINITY, mx = -INFINITY;
-	for (; i + 4 <= n; i += 4) {
-		float a = x[i], b = x[i + 1], c = x[i + 2], d = x[i + 3];
-		if (a - a == 0 && b - b == 0 && c - c == 0 && d - d == 0) {
-			sum[0] += a, sum[1] += b, sum[2] += c, sum[3] += d;
-			sq[0] += (double)a * a, sq[1] += (double)b * b;
-			sq[2] += (double)c * c, sq[3] += (double)d * d;
-			float lo1 = a < b ? a : b, lo2 = c < d ? c : d, hi1 = a > b ? a : b, hi2 = c > d ? c : d;
-			float lo = lo1 < lo2 ? lo1 : lo2, hi = hi1 > hi2 ? hi1 : hi2;
-			mn = lo < mn ? lo : mn;
-			mx = hi > mx ? hi : mx;
-			finite += 4;
-			continue;
-		}
-		break; /* a NaN or Inf nearby: the careful loop takes over */
-	}
-	for (; i < n; i++) {
-		float v = x[i];
-		if (isnan(v)) {
-			s->n_nan++;
-		} else if (isinf(v)) {
-			if (v > 0)
-				s->n_posinf++;
-			else
-				s->n_neginf++;
-		} else {
-			finite++;
-			sum[0] += v;
-			sq[0] += (double)v * v;
-			mn = v < mn ? v : mn;
-			mx = v > mx ? v : mx;
-		}
-	}
-	s->n = n;
-	if (finite) {
-		s->min = mn;
-		s->max = mx;
-		s->mean = (sum[0] + sum[1] + sum[2] + sum[3]) / (double)finite;
-		double var = (sq[0] + sq[1] + sq[2] + sq[3]) / (double)finite - s->mean * s->mean;
-		s->std = var > 0 ? sqrt(var) : 0;
-	}
-}
-
 size_t vw_masked_count(const struct ld_tensor *t)
 {
 	if (t->point != LD_PT_SCORES || t->ndim != 3)

@@ -50,10 +50,6 @@ static inline double vw_get(const struct ld_tensor *t, size_t i)
 	return ((const float *)t->data)[i];
 }
 
-/* ld_tensor_stats with a fast loop for F32 (four running sums, so the
- * last digits may differ): the first visit of an 8B model's logits
- * (17 x 128256) must fit in a frame. */
-void vw_tensor_stats(const struct ld_tensor *t, struct ld_stats *s);
 
 /* -inf entries the causal mask puts in a scores tensor (head x query x key
  * with query i at position S-T+i seeing keys 0..S-T+i): H*T*(T-1)/2. */
