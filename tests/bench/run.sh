@@ -10,7 +10,8 @@
 #    file makes later runs skip it) in BUILD/bench/llama1b; never committed.
 #    BENCH_8B=1 also generates the Llama-3-8B shape (16 GB) in BUILD/bench/llama8b.
 # 3. times the matmul kernel on it: T = 17 (the seed prompt) and T = 1 (decode).
-# 4. (the lead's part) times whole traces with /usr/bin/time -v.
+# 4. times whole traces (all points recorded, and none), the viewer's
+#    frames and the tokenizer.
 #
 # The numbers: PERFORMANCE.md's bar is a 17-token 1B-shape pass (42 GFLOP)
 # in under 0.45 s on 2 cores, i.e. about 50% of the ~197 GFLOP/s fp32 FMA
@@ -65,21 +66,54 @@ time_run() {
 		tee -a "$SUMMARY"
 }
 
-# The 1B-shape model's 17-token seed prompt (Llama 3 token ids).
-# PROMPT_IDS="128000 1820 4320 311 279 17139 3488 315 2324 11 279 15861 11 323 4395 374 220"
+# The seed prompt's 17 Llama 3 token ids.
+PROMPT_IDS="128000,1820,4320,311,279,17139,3488,315,2324,11,279,15861,11,323,4395,374,220"
+REPEAT=${REPEAT:-5}
 
-# LEAD: add the forward-pass timings here, once `llamadbg trace` takes token
-# ids. For example (ids joined the way the CLI wants them):
-#   printf '%-44s %10s %12s\n' "run" "wall" "peak RSS"
-#   time_run "trace 1B, 17 tokens, record everything" \
-#       "$BIN" trace -m "$OUT/llama1b" -t "$PROMPT_IDS" -o "$OUT/trace1b.safetensors"
-#   time_run "trace 1B, 17 tokens, --only none" \
-#       "$BIN" trace -m "$OUT/llama1b" -t "$PROMPT_IDS" --only none -o "$OUT/none.safetensors"
-#   (BENCH_8B=1: the same on $OUT/llama8b; the bar is 2.5 s.)
-# Take the median of a few runs; the first run after generating a model may
-# read it from disk.
+# trace_bench NAME DIR GFLOP BAR: REPEAT traces with everything recorded and
+# with nothing recorded (--only none); the median wall time, the share of
+# the machine's 197 GFLOP/s peak, and the worst peak RSS of each.
+trace_bench() {
+	name=$1 dir=$2 gflop=$3 bar=$4
+	for mode in all none; do
+		only=""
+		[ $mode = none ] && only="--only none"
+		: >"$OUT/walls"
+		rss_max=0
+		i=0
+		while [ $i -lt "$REPEAT" ]; do
+			rm -f "$OUT/bench.safetensors"
+			# shellcheck disable=SC2086
+			/usr/bin/time -f "%e %M" -o "$OUT/time.log" \
+				"$BIN" trace -m "$dir" -t "$PROMPT_IDS" $only -o "$OUT/bench.safetensors" >"$OUT/run.out"
+			read -r wall rss <"$OUT/time.log"
+			echo "$wall" >>"$OUT/walls"
+			[ "$rss" -gt "$rss_max" ] && rss_max=$rss
+			i=$((i + 1))
+		done
+		med=$(sort -n "$OUT/walls" | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')
+		recorded=$(sed -n 's/.*: \([0-9]*\) tensors, \([0-9.]*\) MB.*/\1 tensors, \2 MB/p' "$OUT/run.out")
+		printf '%-8s %-6s %8.2f s %8.1f GFLOP/s %5.1f%% of peak  peak RSS %6.2f GB  bar %s s  (%s)\n' \
+			"$name" "$mode" "$med" "$(echo "$gflop $med" | awk '{print $1 / $2}')" \
+			"$(echo "$gflop $med" | awk '{print 100 * $1 / $2 / 197}')" \
+			"$(echo "$rss_max" | awk '{print $1 / 1048576}')" "$bar" "$recorded" | tee -a "$SUMMARY"
+	done
+	rm -f "$OUT/bench.safetensors"
+}
 
-# LEAD: add the tokenizer bench here (e.g. time_run "tokenize 1 MB of text" ...).
+echo "== whole traces: llamadbg trace, 17 tokens, median of $REPEAT (weights mapped: see ls -l)"
+# 2 * tokens * weights used in matmuls: 42.0 GFLOP for 1B, 255 for 8B.
+trace_bench 1B "$OUT/llama1b" 42.0 0.45
+if [ "${BENCH_8B:-0}" = 1 ]; then
+	trace_bench 8B "$OUT/llama8b" 255.0 2.5
+fi
+
+echo "== viewer: key-to-frame time on an 8B-shaped trace (headless, 160x48)"
+"$BIN" view --bench --size 48x160 --synth 8b | tee -a "$SUMMARY"
+
+echo "== tokenizer"
+make --no-print-directory BUILD="$BUILD" "$BUILD/tests/bench/tok_bench" >/dev/null
+"$BUILD/tests/bench/tok_bench" | tee -a "$SUMMARY"
 
 if [ -s "$SUMMARY" ]; then
 	echo "== summary ($SUMMARY)"
