@@ -83,6 +83,72 @@ static int run_default(void)
 	return rc;
 }
 
+/* lessons/ in the working directory, else beside the binary. */
+static char *find_lessons(void)
+{
+	const char *env = getenv("LLAMADBG_LESSONS");
+	if (env && *env)
+		return strdup(env);
+	if (ld_path_exists("lessons/01-glance.txt"))
+		return strdup("lessons");
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n <= 0)
+		return NULL;
+	exe[n] = '\0';
+	char *dir = dirname(exe), path[PATH_MAX + 32];
+	const char *tries[] = {"../lessons", "../share/llamadbg/lessons"};
+	for (size_t i = 0; i < sizeof tries / sizeof tries[0]; i++) {
+		snprintf(path, sizeof path, "%s/%s", dir, tries[i]);
+		if (ld_path_exists(path))
+			return strdup(path);
+	}
+	return NULL;
+}
+
+/* `llamadbg lesson [N|NAME]`: list, or open one on the seed prompt's trace. */
+static int cmd_lesson(int argc, char **argv)
+{
+	if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
+		FILE *f = argc == 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr;
+		fprintf(f, "usage: llamadbg lesson          list the lessons and your progress\n"
+		           "       llamadbg lesson N|NAME   open one on the demo model's seed-prompt trace\n"
+		           "Progress is kept in $XDG_STATE_HOME/llamadbg/lessons (default ~/.local/state).\n");
+		return f == stdout ? 0 : 1;
+	}
+	char *dir = find_lessons();
+	if (!dir)
+		return ld_cli_error("lessons: the lessons directory was not found (run from the source tree)");
+	if (argc == 1) {
+		int rc = ld_lesson_list(dir, stdout);
+		free(dir);
+		return rc;
+	}
+	char *path = ld_lesson_find(dir, argv[1]);
+	free(dir);
+	if (!path)
+		return 1;
+	char *demo = find_demo();
+	if (!demo) {
+		free(path);
+		return ld_cli_error("data/demo: the demo model was not found (run from the source tree)");
+	}
+	const char *only[1] = {0};
+	struct ld_trace_request rq = {.model_dir = demo, .prompt = DEFAULT_PROMPT, .n_generate = 3,
+	                              .only = only};
+	struct ld_trace tr;
+	int rc = ld_cli_trace_run(&rq, &tr);
+	if (rc == 0) {
+		struct ld_err err = {{0}};
+		if (ld_lesson_run(&tr, path, NULL, &err) != LD_OK)
+			rc = ld_cli_error("%s", err.msg);
+		ld_trace_free(&tr);
+	}
+	free(demo);
+	free(path);
+	return rc;
+}
+
 static const struct {
 	const char *name;
 	int (*run)(int argc, char **argv);
@@ -95,6 +161,7 @@ static const struct {
 	{"info", ld_cmd_info, "describe a model directory: format, config, parameters, memory"},
 	{"ls-model", ld_cmd_info, "the same as info"},
 	{"tokenize", ld_cmd_tokenize, "show how a model's tokenizer splits a text"},
+	{"lesson", cmd_lesson, "guided lessons on the demo model's live tensors (lesson N opens one)"},
 };
 
 static void usage(FILE *f)

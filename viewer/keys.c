@@ -84,16 +84,27 @@ const struct vw_binding vw_bindings[] = {
 	{127, P, VW_A_PROMPT_BS, NULL},
 	{CTRL('H'), P, VW_A_PROMPT_BS, NULL},
 	{CTRL('U'), P, VW_A_PROMPT_KILL, "clear the line"},
+
+	/* a lesson's answer line uses the prompt keys above */
+	{'\n', VW_KM_LESSON, VW_A_LESSON_NEXT, "next step; at a checkpoint, type the answer"},
+	{'\r', VW_KM_LESSON, VW_A_LESSON_NEXT, NULL},
+	{KEY_ENTER, VW_KM_LESSON, VW_A_LESSON_NEXT, NULL},
+	{'p', VW_KM_LESSON, VW_A_LESSON_PREV, "previous step"},
+	{'r', VW_KM_LESSON, VW_A_LESSON_FOCUS, "back to the view the step chose"},
 };
 const size_t vw_n_bindings = sizeof vw_bindings / sizeof vw_bindings[0];
 
-enum vw_action vw_key_action(int prompt_on, int key)
+enum vw_action vw_key_action_in(unsigned modes, int key)
 {
-	unsigned mode = prompt_on ? VW_KM_PROMPT : VW_KM_NORMAL;
 	for (size_t i = 0; i < vw_n_bindings; i++)
-		if (vw_bindings[i].key == key && (vw_bindings[i].modes & mode))
+		if (vw_bindings[i].key == key && (vw_bindings[i].modes & modes))
 			return vw_bindings[i].action;
 	return VW_A_NONE;
+}
+
+enum vw_action vw_key_action(int prompt_on, int key)
+{
+	return vw_key_action_in(prompt_on ? VW_KM_PROMPT : VW_KM_NORMAL, key);
 }
 
 void vw_key_name(int key, char *buf, size_t size)
@@ -164,7 +175,8 @@ static size_t help_walk(size_t want, char *buf, size_t size)
 		const char *title;
 	} sections[] = {
 		{VW_KM_NORMAL, "Keys"},
-		{VW_KM_PROMPT, "In the goto prompt"},
+		{VW_KM_PROMPT, "In the goto prompt (and a lesson's answer line)"},
+		{VW_KM_LESSON, "In a lesson"},
 	};
 	size_t line = 0;
 	for (size_t s = 0; s < sizeof sections / sizeof sections[0]; s++) {

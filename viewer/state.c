@@ -19,6 +19,8 @@ static const char *const action_names[] = {
 #undef VW_X_NAME
 };
 
+static unsigned set_mode(struct vw_state *s, const struct ld_trace *tr, enum vw_mode m);
+
 const char *vw_action_name(enum vw_action a)
 {
 	return (unsigned)a < VW_A_COUNT ? action_names[a] : "?";
@@ -288,6 +290,31 @@ unsigned vw_goto_index(struct vw_state *s, const struct ld_trace *tr, size_t idx
 	if (idx >= tr->n)
 		return 0;
 	set_point(s, tr, idx, 1);
+	return VW_F_REDRAW;
+}
+
+unsigned vw_focus(struct vw_state *s, const struct ld_trace *tr, size_t idx, int mode, long head, long token,
+                  long key)
+{
+	if (idx >= tr->n)
+		return 0;
+	s->prompt_on = 0;
+	set_point(s, tr, idx, 1);
+	vw_default_axes(&tr->t[idx], &s->row_axis, &s->col_axis);
+	s->row0 = s->col0 = 0;
+	if (head >= 0)
+		s->sel[VW_SLOT_HEAD] = (size_t)head;
+	if (token >= 0)
+		s->sel[VW_SLOT_TOKEN] = (size_t)token;
+	if (key >= 0)
+		s->sel[VW_SLOT_KEY] = (size_t)key;
+	if (mode >= 0 && mode < VW_MODE_HELP) {
+		s->mode = VW_MODE_GRID;
+		if (mode != VW_MODE_GRID)
+			set_mode(s, tr, (enum vw_mode)mode);
+	}
+	sync(s, tr);
+	show_selection(s, tr);
 	return VW_F_REDRAW;
 }
 
@@ -982,6 +1009,10 @@ unsigned vw_apply(struct vw_state *s, const struct ld_trace *tr, enum vw_action 
 	}
 	case VW_A_REDRAW:
 		return VW_F_REDRAW | VW_F_CLEAR;
+	case VW_A_LESSON_NEXT:
+	case VW_A_LESSON_PREV:
+	case VW_A_LESSON_FOCUS:
+		return 0; /* the lesson runner's (lessons/runner.c) */
 	case VW_A_COUNT:
 		break;
 	}

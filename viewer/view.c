@@ -35,8 +35,8 @@ static void restore_terminal(void)
 	}
 }
 
-static const int crash_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
-#define N_CRASH (sizeof crash_signals / sizeof crash_signals[0])
+static const int crash_signals[VW_N_CRASH] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+#define N_CRASH VW_N_CRASH
 
 static void on_crash(int sig)
 {
@@ -74,41 +74,33 @@ static unsigned handle_key(struct vw_state *s, struct ld_trace *tr, int ch)
 	return f;
 }
 
-enum ld_status ld_view_trace(struct ld_trace *tr, struct ld_err *err)
+enum ld_status vw_term_open(struct vw_term *vt, const char *who, struct ld_err *err)
 {
-	if (!tr || tr->n == 0)
-		return ld_fail(err, LD_ERR_USAGE, "view: the trace has no tensors");
+	memset(vt, 0, sizeof *vt);
 	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))
 		return ld_fail(err, LD_ERR_USAGE,
-		               "view: standard %s is not a terminal; the viewer needs one "
+		               "%s: standard %s is not a terminal; the viewer needs one "
 		               "(in scripts use `llamadbg ls` or `llamadbg dump`)",
-		               !isatty(STDIN_FILENO) ? "input" : "output");
+		               who, !isatty(STDIN_FILENO) ? "input" : "output");
 	const char *term = getenv("TERM");
 	if (!term || !*term)
-		return ld_fail(err, LD_ERR_USAGE, "view: TERM is not set; the viewer needs a terminal type");
-
-	struct vw_state s;
-	if (vw_state_init(&s, tr) != 0)
-		return ld_fail(err, LD_ERR_NOMEM, "view: out of memory");
+		return ld_fail(err, LD_ERR_USAGE, "%s: TERM is not set; the viewer needs a terminal type", who);
 	/* only the character type: numbers keep their C formatting */
 	setlocale(LC_CTYPE, "");
-
-	SCREEN *scr = newterm(NULL, stdout, stdin);
-	if (!scr) {
-		vw_state_free(&s);
-		return ld_fail(err, LD_ERR_USAGE, "view: cannot use terminal type \"%s\"", term);
-	}
-	set_term(scr);
+	vt->scr = newterm(NULL, stdout, stdin);
+	if (!vt->scr)
+		return ld_fail(err, LD_ERR_USAGE, "%s: cannot use terminal type \"%s\"", who, term);
+	set_term(vt->scr);
 	term_active = 1;
 	static int registered;
 	if (!registered && atexit(restore_terminal) == 0)
 		registered = 1;
-	struct sigaction old[N_CRASH], sa;
+	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_crash;
 	sigemptyset(&sa.sa_mask);
 	for (size_t i = 0; i < N_CRASH; i++)
-		sigaction(crash_signals[i], &sa, &old[i]);
+		sigaction(crash_signals[i], &sa, &vt->old[i]);
 
 	cbreak();
 	noecho();
@@ -116,6 +108,33 @@ enum ld_status ld_view_trace(struct ld_trace *tr, struct ld_err *err)
 	keypad(stdscr, TRUE);
 	curs_set(0);
 	set_escdelay(25);
+	return LD_OK;
+}
+
+void vw_term_close(struct vw_term *vt)
+{
+	if (!vt->scr)
+		return;
+	restore_terminal();
+	delscreen(vt->scr);
+	for (size_t i = 0; i < N_CRASH; i++)
+		sigaction(crash_signals[i], &vt->old[i], NULL);
+	vt->scr = NULL;
+}
+
+enum ld_status ld_view_trace(struct ld_trace *tr, struct ld_err *err)
+{
+	if (!tr || tr->n == 0)
+		return ld_fail(err, LD_ERR_USAGE, "view: the trace has no tensors");
+	struct vw_state s;
+	struct vw_term vt;
+	enum ld_status st = vw_term_open(&vt, "view", err);
+	if (st != LD_OK)
+		return st;
+	if (vw_state_init(&s, tr) != 0) {
+		vw_term_close(&vt);
+		return ld_fail(err, LD_ERR_NOMEM, "view: out of memory");
+	}
 	struct vw_ui ui;
 	vw_ui_setup(&ui);
 
@@ -136,10 +155,7 @@ enum ld_status ld_view_trace(struct ld_trace *tr, struct ld_err *err)
 			break;
 	}
 
-	restore_terminal();
-	delscreen(scr);
-	for (size_t i = 0; i < N_CRASH; i++)
-		sigaction(crash_signals[i], &old[i], NULL);
+	vw_term_close(&vt);
 	vw_state_free(&s);
 	return LD_OK;
 }

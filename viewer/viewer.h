@@ -25,6 +25,21 @@ int ld_cmd_view(int argc, char **argv);
  * terminal is restored on every way out, crashes included. */
 enum ld_status ld_view_trace(struct ld_trace *tr, struct ld_err *err);
 
+/* Guided lessons (lessons/): open one lesson file on a trace, in the
+ * terminal, resuming and saving progress at progress_path (NULL: under
+ * $XDG_STATE_HOME/llamadbg/). A malformed lesson, or one whose points the
+ * trace lacks, fails with "lessons/03-x.txt:12: what is wrong". */
+enum ld_status ld_lesson_run(struct ld_trace *tr, const char *lesson_path, const char *progress_path,
+                             struct ld_err *err);
+
+/* Print the lessons of dir, one a line: number, name, title, summary and
+ * progress. Returns the exit status (errors on stderr). */
+int ld_lesson_list(const char *dir, FILE *out);
+
+/* The lesson of dir picked by number or name (malloc'd path), or NULL
+ * after printing one error line. */
+char *ld_lesson_find(const char *dir, const char *which);
+
 /* Replay keys (one character each; the binding table's letters) against a
  * headless lines x cols screen; write "frames N median X ms worst Y ms" to
  * report. NULL keys: a default tour of the trace. */

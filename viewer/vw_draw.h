@@ -8,6 +8,9 @@
 #define VW_DRAW_H
 
 #include <curses.h>
+#include <signal.h>
+
+#include "status.h"
 
 #include "vw_state.h"
 
@@ -33,5 +36,16 @@ enum vw_palette vw_effective_palette(const struct vw_state *s, const struct vw_u
 
 /* The text of the status line's left part ("L3 scores  h2/8  t5 ...'"). */
 void vw_status_where(const struct vw_state *s, const struct ld_trace *tr, char *buf, size_t size);
+
+/* The terminal, owned by a loop (view.c, lessons/runner.c): newterm on
+ * stdin/stdout with cbreak and keypad, endwin on every way out (atexit and
+ * crash signals too). vw_term_close accepts a zeroed one. */
+#define VW_N_CRASH 5
+struct vw_term {
+	SCREEN *scr;
+	struct sigaction old[VW_N_CRASH];
+};
+enum ld_status vw_term_open(struct vw_term *vt, const char *who, struct ld_err *err);
+void vw_term_close(struct vw_term *vt);
 
 #endif

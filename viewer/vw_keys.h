@@ -6,7 +6,8 @@
 
 #include "vw_state.h"
 
-enum { VW_KM_NORMAL = 1, VW_KM_PROMPT = 2 };
+/* VW_KM_LESSON: keys that only a lesson (lessons/runner.c) gives a meaning. */
+enum { VW_KM_NORMAL = 1, VW_KM_PROMPT = 2, VW_KM_LESSON = 4 };
 
 struct vw_binding {
 	int key;               /* a character or a curses KEY_* code */
@@ -20,6 +21,9 @@ extern const size_t vw_n_bindings;
 
 /* The action bound to key (in the goto prompt when prompt_on), else NONE. */
 enum vw_action vw_key_action(int prompt_on, int key);
+
+/* The action bound to key in one of the modes (VW_KM_*), else NONE. */
+enum vw_action vw_key_action_in(unsigned modes, int key);
 
 /* "j", "Down", "^O", "PgDn", "F1", ... */
 void vw_key_name(int key, char *buf, size_t size);

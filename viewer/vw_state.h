@@ -51,7 +51,8 @@ enum vw_palette {
 	X(PROMPT_COMPLETE) X(PROMPT_ENTER) X(PROMPT_CANCEL)                 \
 	X(PROMPT_BS) X(PROMPT_KILL)                                         \
 	X(DUMP_TENSOR) X(DUMP_SLICE)                                        \
-	X(PALETTE) X(REDRAW)
+	X(PALETTE) X(REDRAW)                                                \
+	X(LESSON_NEXT) X(LESSON_PREV) X(LESSON_FOCUS)
 
 enum vw_action {
 #define VW_X_ENUM(a) VW_A_##a,
@@ -137,6 +138,11 @@ unsigned vw_apply(struct vw_state *s, const struct ld_trace *tr, enum vw_action 
 
 /* A printable character typed into the goto prompt. */
 unsigned vw_prompt_char(struct vw_state *s, const struct ld_trace *tr, int ch);
+
+/* Show tensor idx as a lesson step asks: its default axes, the given
+ * selections (-1 leaves one as it is), and a mode (-1: keep). */
+unsigned vw_focus(struct vw_state *s, const struct ld_trace *tr, size_t idx, int mode, long head, long token,
+                  long key);
 
 /* Jump to a tensor by index (recorded in history). */
 unsigned vw_goto_index(struct vw_state *s, const struct ld_trace *tr, size_t idx);
