@@ -51,6 +51,7 @@ static void go_step(struct lr_state *r, struct vw_state *s, const struct ld_trac
 	r->answer[0] = '\0';
 	r->feedback[0] = '\0';
 	r->fb_bad = 0;
+	r->scroll = 0;
 	focus(r, s, tr);
 	save(r);
 }
@@ -131,6 +132,12 @@ static unsigned answer_key(struct lr_state *r, const struct ld_trace *tr, int ch
 	return VW_F_REDRAW;
 }
 
+/* Where the prose goes in a pane (see geom() below). */
+struct pane_geom {
+	int y0, rows, total, maxskip, need;
+};
+static struct pane_geom geom(const struct lr_state *r, int lines, int width);
+
 unsigned lr_key(struct lr_state *r, struct vw_state *s, const struct ld_trace *tr, int ch)
 {
 	if (r->answering)
@@ -160,6 +167,19 @@ unsigned lr_key(struct lr_state *r, struct vw_state *s, const struct ld_trace *t
 	case VW_A_LESSON_FOCUS:
 		focus(r, s, tr);
 		return VW_F_REDRAW;
+	case VW_A_SCROLL_DOWN: {
+		/* the text pane; the limit is the terminal's (LINES x COLS) */
+		int most = LINES > 0 && COLS > 0 ? geom(r, LINES, lr_pane_width(COLS)).maxskip : 1 << 20;
+		if (r->scroll < most)
+			r->scroll++;
+		else
+			r->scroll = most;
+		return VW_F_REDRAW;
+	}
+	case VW_A_SCROLL_UP:
+		if (r->scroll > 0)
+			r->scroll--;
+		return VW_F_REDRAW;
 	default:
 		break;
 	}
@@ -187,8 +207,9 @@ int lr_pane_width(int cols)
 }
 
 /* Write s word-wrapped into width columns from line *y (stopping at
- * ymax); continuation lines keep the first line's indent. */
-static void wrap(WINDOW *w, int *y, int ymax, int x, int width, attr_t a, const char *s)
+ * ymax); continuation lines keep the first line's indent. Lines above
+ * row top are counted but not drawn, and w NULL only counts. */
+static void wrap(WINDOW *w, int *y, int ymax, int x, int width, attr_t a, const char *s, int top)
 {
 	size_t indent = strspn(s, " ");
 	if (!*s) {
@@ -210,14 +231,85 @@ static void wrap(WINDOW *w, int *y, int ymax, int x, int width, attr_t a, const 
 			if (cut == 0)
 				cut = (size_t)avail;
 		}
-		wattrset(w, a);
-		mvwaddnstr(w, *y, x + (first ? 0 : (int)indent), p, (int)cut);
+		if (w && *y >= top) {
+			wattrset(w, a);
+			mvwaddnstr(w, *y, x + (first ? 0 : (int)indent), p, (int)cut);
+		}
 		++*y;
 		p += cut;
 		while (*p == ' ')
 			p++;
 		first = 0;
 	}
+}
+
+/* The prose of the step from row y (rows < top and >= ymax not drawn):
+ * consecutive unindented lines are one paragraph, filled to the pane's
+ * width; a blank line separates paragraphs; an indented line (code, a
+ * table) is kept as it is and wrapped on its own. */
+static void prose(WINDOW *w, const struct ls_step *st, int *y, int top, int ymax, int x, int tw)
+{
+	const char *p = st->text;
+	char para[4096];
+	size_t n_para = 0;
+	para[0] = '\0';
+	for (;;) {
+		size_t n = strcspn(p, "\n");
+		int plain = n > 0 && p[0] != ' ';
+		if ((!plain || !*p) && n_para) {
+			wrap(w, y, ymax, x, tw, A_NORMAL, para, top);
+			n_para = 0;
+			para[0] = '\0';
+		}
+		if (!*p || *y >= ymax)
+			break;
+		if (plain) {
+			int k = snprintf(para + n_para, sizeof para - n_para, "%s%.*s", n_para ? " " : "", (int)n, p);
+			if (k > 0)
+				n_para = n_para + (size_t)k < sizeof para ? n_para + (size_t)k : sizeof para - 1;
+		} else {
+			char line[1024];
+			snprintf(line, sizeof line, "%.*s", (int)(n < sizeof line ? n : sizeof line - 1), p);
+			wrap(w, y, ymax, x, tw, A_NORMAL, line, top);
+		}
+		p += n;
+		if (*p == '\n')
+			p++;
+	}
+}
+
+/* Where the prose goes in a pane lines x width: its first row y0, rows
+ * rows for it, total rows it needs, the most it can scroll, and need rows
+ * for the checkpoint and feedback under it. */
+
+static struct pane_geom geom(const struct lr_state *r, int lines, int width)
+{
+	const struct ls_lesson *L = r->L;
+	const struct ls_step *st = &L->steps[r->step];
+	struct pane_geom g = {0};
+	int tw = width - 2, ymax = lines - 1, y = 0;
+	char buf[256];
+	snprintf(buf, sizeof buf, "%s  (%zu/%zu)", L->title, r->step + 1, L->n_steps);
+	wrap(NULL, &y, ymax, 1, tw, 0, buf, 0);
+	y++;
+	wrap(NULL, &y, ymax, 1, tw, 0, st->title, 0);
+	y++;
+	g.y0 = y;
+	int t = 0;
+	prose(NULL, st, &t, 0, 1 << 20, 1, tw);
+	g.total = t;
+	g.need = 2 + (r->feedback[0] ? 1 + (int)strlen(r->feedback) / (tw > 0 ? tw : 1) + 1 : 0);
+	int reserve = st->check.kind ? g.need : r->feedback[0] ? g.need - 2 : 0;
+	g.rows = ymax - g.y0 - reserve;
+	if (g.total > g.rows) {
+		g.rows--; /* the "more" line */
+		if (g.rows < 1)
+			g.rows = 1;
+		g.maxskip = g.total - g.rows;
+	} else {
+		g.rows = g.total;
+	}
+	return g;
 }
 
 static void draw_pane(WINDOW *w, const struct lr_state *r, int lines, int width)
@@ -227,24 +319,29 @@ static void draw_pane(WINDOW *w, const struct lr_state *r, int lines, int width)
 	int y = 0, x = 1, tw = width - 2, ymax = lines - 1;
 	char buf[256];
 	snprintf(buf, sizeof buf, "%s  (%zu/%zu)", L->title, r->step + 1, L->n_steps);
-	wrap(w, &y, ymax, x, tw, A_BOLD | A_REVERSE, buf);
+	wrap(w, &y, ymax, x, tw, A_BOLD | A_REVERSE, buf, 0);
 	y++;
-	wrap(w, &y, ymax, x, tw, A_BOLD, st->title);
+	wrap(w, &y, ymax, x, tw, A_BOLD, st->title, 0);
 	y++;
-	/* the prose, line by line */
-	const char *p = st->text;
-	while (*p && y < ymax) {
-		size_t n = strcspn(p, "\n");
-		char line[1024];
-		snprintf(line, sizeof line, "%.*s", (int)(n < sizeof line ? n : sizeof line - 1), p);
-		wrap(w, &y, ymax, x, tw, A_NORMAL, line);
-		p += n;
-		if (*p == '\n')
-			p++;
+	/* the prose, scrolled by r->scroll when it does not fit */
+	struct pane_geom g = geom(r, lines, width);
+	int skip = r->scroll < g.maxskip ? r->scroll : g.maxskip;
+	if (skip < 0)
+		skip = 0;
+	int end = g.y0 + g.rows < ymax ? g.y0 + g.rows : ymax;
+	y = g.y0 - skip;
+	prose(w, st, &y, g.y0, end, x, tw);
+	y = end;
+	if (g.maxskip > 0 && y < ymax) {
+		const char *more = r->answering          ? "-- more: Esc, then e / y scroll --"
+		                   : skip >= g.maxskip ? "-- end: y scrolls up --"
+		                   : skip              ? "-- more: e down, y up --"
+		                                       : "-- more: e scrolls down --";
+		wrap(w, &y, ymax, x, tw, A_BOLD, more, 0);
 	}
 	/* the checkpoint and the feedback, kept at the bottom when space is short */
 	char fb[LR_FEEDBACK + 32];
-	int need = 2 + (r->feedback[0] ? 1 + (int)strlen(r->feedback) / (tw > 0 ? tw : 1) + 1 : 0);
+	int need = g.need;
 	if (st->check.kind) {
 		if (y + need > ymax)
 			y = ymax - need > 0 ? ymax - need : 0;
@@ -257,17 +354,21 @@ static void draw_pane(WINDOW *w, const struct lr_state *r, int lines, int width)
 			snprintf(fb, sizeof fb, "[checkpoint passed]");
 		else
 			snprintf(fb, sizeof fb, "[checkpoint: Enter, type the answer, Enter]");
-		wrap(w, &y, ymax, x, tw, A_BOLD, fb);
+		wrap(w, &y, ymax, x, tw, A_BOLD, fb, 0);
 	} else if (r->feedback[0] && y + need > ymax) {
 		y = ymax - need + 2 > 0 ? ymax - need + 2 : 0;
 		wmove(w, y, 0);
 		wclrtobot(w);
 	}
 	if (r->feedback[0])
-		wrap(w, &y, ymax, x, tw, r->fb_bad ? A_BOLD | A_UNDERLINE : A_BOLD, r->feedback);
+		wrap(w, &y, ymax, x, tw, r->fb_bad ? A_BOLD | A_UNDERLINE : A_BOLD, r->feedback, 0);
 	wattrset(w, A_REVERSE);
 	mvwhline(w, lines - 1, 0, ' ', width);
-	mvwaddnstr(w, lines - 1, x, r->answering ? "Enter check  Esc stop answering" : "Enter next  p back  r refocus  ? keys  q quit", tw);
+	mvwaddnstr(w, lines - 1, x,
+	           r->answering ? "Enter check  Esc stop answering"
+	           : g.maxskip > 0 ? "Enter next  p back  e/y scroll  r refocus  ? keys  q quit"
+	                           : "Enter next  p back  r refocus  ? keys  q quit",
+	           tw);
 	wattrset(w, A_NORMAL);
 }
 

@@ -23,6 +23,7 @@ struct lr_state {
 	char answer[LR_ANSWER];
 	char feedback[LR_FEEDBACK];   /* "Right: ...", "Not ...: hint", save errors */
 	int fb_bad;                   /* the feedback is a wrong answer or an error */
+	int scroll;                   /* prose lines scrolled off the pane's top (e / y) */
 };
 
 /* Start (or resume from saved progress) and focus the view on the step. */
