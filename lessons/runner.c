@@ -167,7 +167,7 @@ unsigned lr_key(struct lr_state *r, struct vw_state *s, const struct ld_trace *t
 	case VW_A_LESSON_FOCUS:
 		focus(r, s, tr);
 		return VW_F_REDRAW;
-	case VW_A_SCROLL_DOWN: {
+	case VW_A_LESSON_TEXT_DOWN: {
 		/* the text pane; the limit is the terminal's (LINES x COLS) */
 		int most = LINES > 0 && COLS > 0 ? geom(r, LINES, lr_pane_width(COLS)).maxskip : 1 << 20;
 		if (r->scroll < most)
@@ -176,7 +176,7 @@ unsigned lr_key(struct lr_state *r, struct vw_state *s, const struct ld_trace *t
 			r->scroll = most;
 		return VW_F_REDRAW;
 	}
-	case VW_A_SCROLL_UP:
+	case VW_A_LESSON_TEXT_UP:
 		if (r->scroll > 0)
 			r->scroll--;
 		return VW_F_REDRAW;

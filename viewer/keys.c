@@ -91,10 +91,8 @@ const struct vw_binding vw_bindings[] = {
 	{KEY_ENTER, VW_KM_LESSON, VW_A_LESSON_NEXT, NULL},
 	{'p', VW_KM_LESSON, VW_A_LESSON_PREV, "previous step"},
 	{'r', VW_KM_LESSON, VW_A_LESSON_FOCUS, "back to the view the step chose"},
-	/* the lesson text pane scrolls with the scroll actions (their help is
-	 * the viewer's; the pane's status line names these keys) */
-	{'e', VW_KM_LESSON, VW_A_SCROLL_DOWN, NULL},
-	{'y', VW_KM_LESSON, VW_A_SCROLL_UP, NULL},
+	{'e', VW_KM_LESSON, VW_A_LESSON_TEXT_DOWN, "scroll the lesson text down"},
+	{'y', VW_KM_LESSON, VW_A_LESSON_TEXT_UP, "scroll the lesson text up"},
 };
 const size_t vw_n_bindings = sizeof vw_bindings / sizeof vw_bindings[0];
 

@@ -1012,6 +1012,8 @@ unsigned vw_apply(struct vw_state *s, const struct ld_trace *tr, enum vw_action 
 	case VW_A_LESSON_NEXT:
 	case VW_A_LESSON_PREV:
 	case VW_A_LESSON_FOCUS:
+	case VW_A_LESSON_TEXT_DOWN:
+	case VW_A_LESSON_TEXT_UP:
 		return 0; /* the lesson runner's (lessons/runner.c) */
 	case VW_A_COUNT:
 		break;

@@ -52,7 +52,7 @@ enum vw_palette {
 	X(PROMPT_BS) X(PROMPT_KILL)                                         \
 	X(DUMP_TENSOR) X(DUMP_SLICE)                                        \
 	X(PALETTE) X(REDRAW)                                                \
-	X(LESSON_NEXT) X(LESSON_PREV) X(LESSON_FOCUS)
+	X(LESSON_NEXT) X(LESSON_PREV) X(LESSON_FOCUS) X(LESSON_TEXT_DOWN) X(LESSON_TEXT_UP)
 
 enum vw_action {
 #define VW_X_ENUM(a) VW_A_##a,
