@@ -32,5 +32,23 @@ grep -q '^tokens *token 17 ' "$tmp/ls" && ok "17 tokens recorded" || bad "tokens
 "$bin" dump "$tmp/t.safetensors" 'layers.0.probs' -f csv -o "$tmp" >/dev/null
 [ "$(wc -l <"$tmp/layers.0.probs.csv")" -eq $((8 * 17 + 1)) ] && ok "probs csv" || bad "probs csv"
 
+# The same prompt from stdin and from a file gives the same tokens.
+printf '%s' "$prompt" >"$tmp/prompt.txt"
+printf '%s' "$prompt" | "$bin" trace -m data/demo -p - -n 1 -o "$tmp/stdin.safetensors" >"$tmp/out2" 2>&1
+grep -q "17 tokens, generated [0-9]* (42)" "$tmp/out2" && ok "prompt from stdin" || bad "stdin: $(cat "$tmp/out2")"
+"$bin" trace -m data/demo -f "$tmp/prompt.txt" -n 1 -o "$tmp/file.safetensors" >"$tmp/out3" 2>&1
+grep -q "17 tokens, generated [0-9]* (42)" "$tmp/out3" && ok "prompt from a file" || bad "file: $(cat "$tmp/out3")"
+# Bytes that are not UTF-8 are encoded, never rejected.
+printf 'caf\351 \377\376 ok' | "$bin" trace -m data/demo -p - -o "$tmp/bytes.safetensors" >"$tmp/out4" 2>&1 \
+	&& ok "non-UTF-8 prompt" || bad "non-UTF-8: $(cat "$tmp/out4")"
+# A prompt longer than the context: one clear line, non-zero exit.
+awk 'BEGIN { for (i = 0; i < 300; i++) printf "word " }' >"$tmp/long.txt"
+if "$bin" trace -m data/demo -f "$tmp/long.txt" -o "$tmp/long.safetensors" >/dev/null 2>"$tmp/err"; then
+	bad "over-long prompt accepted"
+else
+	[ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q "max_position_embeddings 256" "$tmp/err" \
+		&& ok "over-long prompt refused" || bad "over-long: $(cat "$tmp/err")"
+fi
+
 [ $fails -eq 0 ] || { echo "$fails failed"; exit 1; }
 echo "all demo tests passed"
