@@ -101,7 +101,15 @@ trace_bench() {
 	rm -f "$OUT/bench.safetensors"
 }
 
-echo "== whole traces: llamadbg trace, 17 tokens, median of $REPEAT (weights mapped: see ls -l)"
+echo "== in-process forward passes (what llama.cpp's eval time measures)"
+$CC -O2 -g -fopenmp -std=c11 -D_GNU_SOURCE -Wall -Wextra -Icore -o "$OUT/forward_bench" \
+	tests/bench/forward_bench.c "$BUILD/libllamadbg.a" $(pkg-config --libs jansson libpcre2-8) -lm
+"$OUT/forward_bench" "$OUT/llama1b" 42.0 "$REPEAT" | sed 's/^/1B  /' | tee -a "$SUMMARY"
+if [ "${BENCH_8B:-0}" = 1 ]; then
+	"$OUT/forward_bench" "$OUT/llama8b" 255.0 3 | sed 's/^/8B  /' | tee -a "$SUMMARY"
+fi
+
+echo "== whole traces: llamadbg trace, 17 tokens, median of $REPEAT (process start to file on disk)"
 # 2 * tokens * weights used in matmuls: 42.0 GFLOP for 1B, 255 for 8B.
 trace_bench 1B "$OUT/llama1b" 42.0 0.45
 if [ "${BENCH_8B:-0}" = 1 ]; then

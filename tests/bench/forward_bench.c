@@ -1,0 +1,70 @@
+/* forward_bench.c - time ld_forward in one process: the first pass (which
+ * also maps the weights' pages in) and the median of later passes, with
+ * every point recorded and with none. The later passes are what llama.cpp's
+ * "eval time" measures; `llamadbg trace` adds process start, page mapping,
+ * writing the file and unmapping.
+ *
+ *   forward_bench MODEL_DIR GFLOP [REPEAT]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "forward.h"
+
+static double now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 3) {
+		fprintf(stderr, "usage: forward_bench MODEL_DIR GFLOP [REPEAT]\n");
+		return 1;
+	}
+	const double gflop = atof(argv[2]);
+	const int repeat = argc > 3 ? atoi(argv[3]) : 5;
+	/* The seed prompt's 17 Llama 3 token ids. */
+	const int32_t ids[17] = {128000, 1820, 4320, 311, 279, 17139, 3488, 315, 2324,
+	                         11,     279,  15861, 11, 323, 4395,  374,  220};
+	struct ld_model m;
+	struct ld_err err = {{0}};
+	if (ld_model_load(&m, argv[1], &err) != LD_OK) {
+		fprintf(stderr, "forward_bench: %s\n", err.msg);
+		return 1;
+	}
+	const char *none[] = {"none"};
+	const struct ld_forward_opts modes[2] = {{0}, {.only = none, .n_only = 1}};
+	const char *names[2] = {"all", "none"};
+	double *t = calloc((size_t)repeat + 1, sizeof *t);
+	for (int k = 0; k < 2 && t; k++) {
+		for (int i = 0; i <= repeat; i++) {
+			struct ld_trace tr;
+			ld_trace_init(&tr);
+			double a = now();
+			if (ld_forward(&m, ids, 17, &modes[k], &tr, &err) != LD_OK) {
+				fprintf(stderr, "forward_bench: %s\n", err.msg);
+				return 1;
+			}
+			t[i] = now() - a;
+			ld_trace_free(&tr);
+		}
+		double first = t[0];
+		qsort(t + 1, (size_t)repeat, sizeof *t, cmp_double);
+		double med = t[1 + repeat / 2];
+		printf("in-process forward, record %-4s  first %.3f s  median %.3f s  %.1f GFLOP/s  %.1f%% of 197\n",
+		       names[k], first, med, gflop / med, 100 * gflop / med / 197);
+	}
+	free(t);
+	ld_model_free(&m);
+	return 0;
+}
