@@ -46,26 +46,34 @@ static int cmd_view(int argc, char **argv)
 	return rc < 0 ? 0 : rc;
 }
 
-/* data/demo in the working directory, else beside the binary (build/../data/demo). */
-static char *find_demo(void)
+/* A bundled directory: `here` relative to the working directory if probe
+ * (a file inside it) exists there, else relative to the binary
+ * (build/llamadbg -> ../here, an install's ../share/llamadbg/NAME). */
+static char *find_bundled(const char *here, const char *installed, const char *probe)
 {
-	if (ld_path_exists("data/demo/config.json"))
-		return strdup("data/demo");
-	char exe[PATH_MAX];
+	char path[PATH_MAX + 64], exe[PATH_MAX];
+	snprintf(path, sizeof path, "%s/%s", here, probe);
+	if (ld_path_exists(path))
+		return strdup(here);
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
 	if (n <= 0)
 		return NULL;
 	exe[n] = '\0';
-	char *dir = dirname(exe), path[PATH_MAX + 32];
-	const char *tries[] = {"../data/demo", "../share/llamadbg/demo", "data/demo"};
+	const char *dir = dirname(exe);
+	const char *tries[] = {here, installed};
 	for (size_t i = 0; i < sizeof tries / sizeof tries[0]; i++) {
-		snprintf(path, sizeof path, "%s/%s", dir, tries[i]);
-		char cfg[PATH_MAX + 64];
-		snprintf(cfg, sizeof cfg, "%s/config.json", path);
-		if (ld_path_exists(cfg))
+		snprintf(path, sizeof path, "%s/../%s/%s", dir, tries[i], probe);
+		if (ld_path_exists(path)) {
+			snprintf(path, sizeof path, "%s/../%s", dir, tries[i]);
 			return strdup(path);
+		}
 	}
 	return NULL;
+}
+
+static char *find_demo(void)
+{
+	return find_bundled("data/demo", "share/llamadbg/demo", "config.json");
 }
 
 /* `llamadbg` alone: the demo model on the seed prompt, in the viewer. */
@@ -83,27 +91,12 @@ static int run_default(void)
 	return rc;
 }
 
-/* lessons/ in the working directory, else beside the binary. */
 static char *find_lessons(void)
 {
 	const char *env = getenv("LLAMADBG_LESSONS");
 	if (env && *env)
 		return strdup(env);
-	if (ld_path_exists("lessons/01-glance.txt"))
-		return strdup("lessons");
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	if (n <= 0)
-		return NULL;
-	exe[n] = '\0';
-	char *dir = dirname(exe), path[PATH_MAX + 32];
-	const char *tries[] = {"../lessons", "../share/llamadbg/lessons"};
-	for (size_t i = 0; i < sizeof tries / sizeof tries[0]; i++) {
-		snprintf(path, sizeof path, "%s/%s", dir, tries[i]);
-		if (ld_path_exists(path))
-			return strdup(path);
-	}
-	return NULL;
+	return find_bundled("lessons", "share/llamadbg/lessons", "01-glance.txt");
 }
 
 /* `llamadbg lesson [N|NAME]`: list, or open one on the seed prompt's trace. */
