@@ -2,28 +2,8 @@
 # test_cli.sh - the trace/ls/dump commands end to end, and their errors:
 # one line on stderr, a non-zero exit, nothing overwritten.
 set -u
-bin=${LLAMADBG:-build/llamadbg}
-case $bin in /*) ;; *) bin=$(pwd)/$bin ;; esac
+. "$(dirname "$0")/testlib.sh"
 cd "$(dirname "$0")" || exit 1
-tmp=$(mktemp -d /tmp/llamadbg-cli.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-ok() { echo "ok   $1"; }
-bad() { echo "FAIL $1"; fails=$((fails + 1)); }
-
-# expect_error NAME PATTERN CMD...: non-zero exit, exactly one stderr line matching PATTERN.
-expect_error() {
-	name=$1 pattern=$2
-	shift 2
-	"$@" >"$tmp/out" 2>"$tmp/err"
-	rc=$?
-	lines=$(wc -l <"$tmp/err")
-	if [ $rc -ne 0 ] && [ "$lines" -eq 1 ] && grep -q -- "$pattern" "$tmp/err"; then
-		ok "$name"
-	else
-		bad "$name (exit $rc, $lines stderr lines: $(head -c 300 "$tmp/err"))"
-	fi
-}
 
 model=data/models/f32_gqa
 "$bin" trace -m $model -t 254,17,201,88,3 -n 2 -o "$tmp/t.safetensors" >"$tmp/out" 2>&1 \
@@ -86,5 +66,4 @@ else
 	echo "skipped: full-disk case (cannot mount a tmpfs here)"
 fi
 
-[ $fails -eq 0 ] || { echo "$fails failed"; exit 1; }
-echo "all cli tests passed"
+tl_finish "cli"

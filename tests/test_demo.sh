@@ -3,14 +3,8 @@
 # does: the seed prompt is 17 tokens, layer 0 has a 17x17 score matrix per
 # head, and the greedy next token is "42".
 set -u
-bin=${LLAMADBG:-build/llamadbg}
-case $bin in /*) ;; *) bin=$(pwd)/$bin ;; esac
+. "$(dirname "$0")/testlib.sh"
 cd "$(dirname "$0")/.." || exit 1
-tmp=$(mktemp -d /tmp/llamadbg-demo.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-ok() { echo "ok   $1"; }
-bad() { echo "FAIL $1"; fails=$((fails + 1)); }
 prompt="the answer to the ultimate question of life, the universe, and everything is "
 
 n=$("$bin" tokenize -m data/demo "$prompt" | wc -l)
@@ -50,5 +44,4 @@ else
 		&& ok "over-long prompt refused" || bad "over-long: $(cat "$tmp/err")"
 fi
 
-[ $fails -eq 0 ] || { echo "$fails failed"; exit 1; }
-echo "all demo tests passed"
+tl_finish "demo"

@@ -2,28 +2,8 @@
 # test_meta_cli.sh - `info` / `ls-model` on each layout, Meta checkpoints
 # traced from the shell, and a sequence classifier's verdict with its labels.
 set -u
-bin=${LLAMADBG:-build/llamadbg}
-case $bin in /*) ;; *) bin=$(pwd)/$bin ;; esac
+. "$(dirname "$0")/testlib.sh"
 cd "$(dirname "$0")" || exit 1
-tmp=$(mktemp -d /tmp/llamadbg-metacli.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-ok() { echo "ok   $1"; }
-bad() { echo "FAIL $1"; fails=$((fails + 1)); }
-
-# expect_error NAME PATTERN CMD...: non-zero exit, exactly one stderr line matching PATTERN.
-expect_error() {
-	name=$1 pattern=$2
-	shift 2
-	"$@" >"$tmp/out" 2>"$tmp/err"
-	rc=$?
-	lines=$(wc -l <"$tmp/err")
-	if [ $rc -ne 0 ] && [ "$lines" -eq 1 ] && grep -q -- "$pattern" "$tmp/err"; then
-		ok "$name"
-	else
-		bad "$name (exit $rc, $lines stderr lines: $(head -c 300 "$tmp/err"))"
-	fi
-}
 
 # has NAME FILE PATTERN: FILE has a line matching PATTERN.
 has() {
@@ -81,5 +61,4 @@ grep -q '^logits ' "$tmp/cls_ls" && bad "a classifier trace has logits" || ok "n
 expect_error "classifier refuses -n" "sequence classifier.*cannot generate" \
 	"$bin" trace -m $m/cls_f32 -t 8,100 -n 2 -o "$tmp/n.st"
 
-[ $fails -eq 0 ] || { echo "$fails failed"; exit 1; }
-echo "all meta cli tests passed"
+tl_finish "meta cli"
