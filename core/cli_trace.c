@@ -153,6 +153,14 @@ int ld_cli_trace_run(const struct ld_trace_request *rq, struct ld_trace *tr)
 		tr->prompt = ld_cli_printable(text, text_len);
 	}
 	if (tk) {
+		/* Every vocabulary entry's display form: the viewer labels the
+		 * logits' vocab axis with them, so "42" reads as 42. */
+		size_t nv = (size_t)m.cfg.vocab_size;
+		tr->vocab_str = calloc(nv + 1, sizeof *tr->vocab_str);
+		for (size_t i = 0; tr->vocab_str && i < nv; i++) {
+			tr->vocab_str[i] = ld_tok_display(tk, (int32_t)i);
+			tr->n_vocab_str++;
+		}
 		size_t n = tr->n_tokens + tr->n_generated;
 		tr->token_str = calloc(n + 1, sizeof *tr->token_str);
 		for (size_t i = 0; tr->token_str && i < n; i++) {
@@ -328,8 +336,10 @@ int ld_cmd_ls(int argc, char **argv)
 		printf(" %d", (int)tr.tokens[i]);
 	if (tr.n_generated) {
 		printf("\ngenerated:");
-		for (size_t i = 0; i < tr.n_generated; i++)
-			printf(" %d", (int)tr.generated[i]);
+		for (size_t i = 0; i < tr.n_generated; i++) {
+			const char *v = ld_trace_vocab_str(&tr, tr.generated[i]);
+			printf(v ? " %d (%s)" : " %d", (int)tr.generated[i], v);
+		}
 	}
 	printf("\n%-28s %-34s %12s %12s %12s %12s %5s %5s  %s\n", "name", "shape", "min", "max", "mean",
 	       "std", "nan", "inf", "src");

@@ -6,6 +6,7 @@
  *   "config"        the model config as JSON
  *   "points"        JSON list, forward order: {"name","axes","src","op","doc"}
  *   "tokens", "generated", "token_strings"  JSON lists
+ *   "vocab_strings" JSON list: the display form of every vocabulary id
  *   "prompt", "model"  strings (when known)
  */
 #include "trace.h"
@@ -35,6 +36,23 @@ static void free_token_str(struct ld_trace *tr)
 	tr->token_str = NULL;
 }
 
+static void free_vocab_str(struct ld_trace *tr)
+{
+	if (tr->vocab_str)
+		for (size_t i = 0; i < tr->n_vocab_str; i++)
+			free(tr->vocab_str[i]);
+	free(tr->vocab_str);
+	tr->vocab_str = NULL;
+	tr->n_vocab_str = 0;
+}
+
+const char *ld_trace_vocab_str(const struct ld_trace *tr, long id)
+{
+	if (!tr->vocab_str || id < 0 || (size_t)id >= tr->n_vocab_str)
+		return NULL;
+	return tr->vocab_str[id];
+}
+
 void ld_trace_free(struct ld_trace *tr)
 {
 	if (tr->owns_data)
@@ -42,6 +60,7 @@ void ld_trace_free(struct ld_trace *tr)
 			free(tr->t[i].data);
 	free(tr->t);
 	free_token_str(tr);
+	free_vocab_str(tr);
 	free(tr->tokens);
 	free(tr->generated);
 	free(tr->prompt);
@@ -230,7 +249,7 @@ static char *dump_new(json_t *v)
 enum ld_status ld_trace_save(const struct ld_trace *tr, const char *path, int force, struct ld_err *err)
 {
 	enum ld_status st = LD_OK;
-	enum { MAX_META = 10 };
+	enum { MAX_META = 12 };
 	const char *keys[MAX_META];
 	char *vals[MAX_META] = {0};
 	size_t n_meta = 0;
@@ -257,6 +276,12 @@ enum ld_status ld_trace_save(const struct ld_trace *tr, const char *path, int fo
 		for (size_t i = 0; i < tr->n_tokens + tr->n_generated; i++)
 			json_array_append_new(a, json_string(tr->token_str[i] ? tr->token_str[i] : ""));
 		keys[n_meta] = "token_strings", vals[n_meta++] = dump_new(a);
+	}
+	if (tr->vocab_str) {
+		json_t *a = json_array();
+		for (size_t i = 0; i < tr->n_vocab_str; i++)
+			json_array_append_new(a, json_string(tr->vocab_str[i] ? tr->vocab_str[i] : ""));
+		keys[n_meta] = "vocab_strings", vals[n_meta++] = dump_new(a);
 	}
 	if (tr->prompt)
 		keys[n_meta] = "prompt", vals[n_meta++] = strdup(tr->prompt);
@@ -380,6 +405,23 @@ enum ld_status ld_trace_open(struct ld_trace *tr, const char *path, struct ld_er
 			const char *s = json_string_value(json_array_get(strs, i));
 			tr->token_str[i] = strdup(s ? s : "");
 		}
+	}
+
+	const char *vs = ld_st_meta(&f, "vocab_strings");
+	if (vs) {
+		json_t *a = json_loads(vs, 0, NULL);
+		if (!json_is_array(a)) {
+			json_decref(a);
+			st = ld_fail(err, LD_ERR_FORMAT, "%s: metadata \"vocab_strings\" is not a JSON list", path);
+			goto out;
+		}
+		tr->vocab_str = calloc(json_array_size(a) + 1, sizeof *tr->vocab_str);
+		for (size_t i = 0; tr->vocab_str && i < json_array_size(a); i++) {
+			const char *v = json_string_value(json_array_get(a, i));
+			tr->vocab_str[i] = strdup(v ? v : "");
+			tr->n_vocab_str++;
+		}
+		json_decref(a);
 	}
 
 	/* Tensors in forward order: the order of the data buffer, which is

@@ -49,6 +49,9 @@ struct ld_trace {
 	char **token_str;       /* display form of each prompt + generated token (may be NULL) */
 	int32_t *generated;     /* greedy continuation, n_generated ids */
 	size_t n_generated;
+	char **vocab_str;       /* display form of every vocabulary id, so logits
+	                           columns can be read as tokens (may be NULL) */
+	size_t n_vocab_str;
 	/* internal */
 	void *map;              /* mmapped file, when opened from disk */
 	size_t map_len;
@@ -62,6 +65,9 @@ void ld_trace_free(struct ld_trace *tr);
 enum ld_status ld_trace_add(struct ld_trace *tr, const char *name, enum ld_point p, int step,
                             int layer, enum ld_dtype dtype, const size_t *shape, int ndim,
                             const void *data, const char *src, struct ld_err *err);
+
+/* Display form of vocabulary id, or NULL when the trace does not know it. */
+const char *ld_trace_vocab_str(const struct ld_trace *tr, long id);
 
 /* Index of the tensor with this exact name, or -1. */
 long ld_trace_find(const struct ld_trace *tr, const char *name);

@@ -580,11 +580,16 @@ static enum ld_status need_pos(const struct ls_lesson *L, int line, const char *
 	return LD_OK;
 }
 
-/* The text of token id at any position of prompt or continuation, "" if
- * the trace does not hold it. */
+/* The text of token id: from the trace's vocabulary, else from a position
+ * of prompt or continuation; "" if the trace does not hold it. */
 static void token_text(const struct ld_trace *tr, int32_t id, char *buf, size_t size)
 {
 	buf[0] = '\0';
+	const char *v = ld_trace_vocab_str(tr, id);
+	if (v) {
+		snprintf(buf, size, "%s", v);
+		return;
+	}
 	if (!tr->token_str)
 		return;
 	for (size_t i = 0; i < tr->n_tokens + tr->n_generated; i++) {

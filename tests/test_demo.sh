@@ -21,6 +21,8 @@ grep -q "17 tokens, generated [0-9]* (42)" "$tmp/out" && ok "answers 42" || bad 
 "$bin" ls "$tmp/t.safetensors" >"$tmp/ls"
 grep -q '^layers.0.scores *head 8 x query 17 x key 17 ' "$tmp/ls" && ok "layers.0.scores is 8 x 17 x 17" || bad "scores shape"
 grep -q '^tokens *token 17 ' "$tmp/ls" && ok "17 tokens recorded" || bad "tokens"
+# The vocabulary's display strings travel in the trace file.
+grep -q '^generated: [0-9]* (42)$' "$tmp/ls" && ok "ls names the generated token" || bad "generated line: $(grep generated "$tmp/ls")"
 
 # The viewer's labels come from the trace: token strings are stored.
 "$bin" dump "$tmp/t.safetensors" 'layers.0.probs' -f csv -o "$tmp" >/dev/null

@@ -258,10 +258,13 @@ static int digits(size_t n)
 	return d;
 }
 
-/* The token string at index i of axis d of t, or NULL for other axes. */
+/* The token string at index i of axis d of t (a position's token, or a
+ * vocabulary entry), or NULL for other axes. */
 static const char *axis_token(const struct ld_trace *tr, const struct ld_tensor *t, const struct vw_axes *ax,
                               int d, size_t i)
 {
+	if (d >= 0 && ax->slot[d] == VW_SLOT_VOCAB)
+		return ld_trace_vocab_str(tr, (long)i); /* logits: columns are tokens */
 	if (d < 0 || (ax->slot[d] != VW_SLOT_TOKEN && ax->slot[d] != VW_SLOT_KEY))
 		return NULL;
 	return vw_token_str(tr, vw_axis_pos(tr, t, ax->slot[d], i));
