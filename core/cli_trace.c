@@ -386,7 +386,10 @@ int ld_cmd_dump(int argc, char **argv)
 	int fmt = ld_dump_fmt_parse(fmt_s);
 	if (fmt < 0)
 		return ld_cli_error("-f: unknown format \"%s\" (expected npy, csv or txt)", fmt_s);
+	/* The output directory is created if it is missing (one level). */
 	struct stat sb;
+	if (stat(dir, &sb) != 0 && mkdir(dir, 0755) != 0 && errno != EEXIST)
+		return ld_cli_error("%s: cannot create the directory: %s", dir, strerror(errno));
 	if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
 		return ld_cli_error("%s: not a directory", dir);
 	const char *path = argv[optind];

@@ -47,6 +47,9 @@ expect_error "unwritable output" "cannot create" "$bin" trace -m $model -t 1 -o 
 expect_error "ls of a non-trace" "not a llamadbg trace" "$bin" ls $model/model.safetensors
 expect_error "ls of a missing file" "cannot open" "$bin" ls "$tmp/missing"
 expect_error "dump glob matching nothing" "no tensor matches" "$bin" dump "$tmp/t.safetensors" 'nothing*' -o "$tmp/d"
+"$bin" dump "$tmp/t.safetensors" embed -o "$tmp/newdir" >/dev/null 2>&1 && [ -f "$tmp/newdir/embed.npy" ] \
+	&& ok "dump creates its output directory" || bad "dump -o newdir"
+expect_error "dump into a file" "cannot create the directory" "$bin" dump "$tmp/t.safetensors" embed -o "$tmp/t.safetensors/x"
 expect_error "dump unknown format" "unknown format" "$bin" dump "$tmp/t.safetensors" -f xls -o "$tmp/d"
 expect_error "unknown command" "unknown command" "$bin" frobnicate
 [ -z "$(ls "$tmp" | grep tmp)" ] && ok "no temp files left" || bad "temp files left: $(ls "$tmp")"
