@@ -102,6 +102,54 @@ static const char *row_with(const char *text, const char *needle, char *buf, siz
 	return buf;
 }
 
+/* Golden screens: the whole frame, compared with tests/data/screens/NAME.txt.
+ * The recording line of forward.c is masked ("core/forward.c:N") so that
+ * editing the forward pass does not churn every file. To regenerate after a
+ * deliberate change to the drawing, run with LLAMADBG_UPDATE_GOLDEN=1 and
+ * review the diff. */
+static void golden(const char *name, const char *text)
+{
+	static char norm[sizeof ((struct fx *)0)->text];
+	size_t o = 0;
+	for (const char *p = text; *p && o + 1 < sizeof norm;) {
+		if (strncmp(p, "core/forward.c:", 15) == 0) {
+			o += (size_t)snprintf(norm + o, sizeof norm - o, "core/forward.c:N");
+			p += 15;
+			while (*p >= '0' && *p <= '9')
+				p++;
+			continue;
+		}
+		norm[o++] = *p++;
+	}
+	norm[o] = '\0';
+	char path[256];
+	snprintf(path, sizeof path, "data/screens/%s.txt", name);
+	const char *update = getenv("LLAMADBG_UPDATE_GOLDEN");
+	if (update && *update == '1') {
+		FILE *w = fopen(path, "w");
+		assert_non_null(w);
+		fputs(norm, w);
+		assert_int_equal(fclose(w), 0);
+		return;
+	}
+	FILE *r = fopen(path, "r");
+	if (!r)
+		fail_msg("%s is missing (LLAMADBG_UPDATE_GOLDEN=1 writes it); the screen:\n%s", path, norm);
+	static char want[sizeof norm];
+	size_t n = fread(want, 1, sizeof want - 1, r);
+	fclose(r);
+	want[n] = '\0';
+	if (strcmp(want, norm) != 0) {
+		const char *a = want, *b = norm;
+		int line = 1;
+		while (*a && *a == *b) {
+			line += *a == '\n';
+			a++, b++;
+		}
+		fail_msg("%s differs from the screen at line %d; the screen:\n%s", path, line, norm);
+	}
+}
+
 #define SEE(text, needle)                                                                 \
 	do {                                                                              \
 		if (!strstr((text), (needle)))                                            \
@@ -131,6 +179,7 @@ static void test_start_screen(void **state)
 		SEE(t, "+ step 1");
 		SEE(t, "j/k step");             /* the keys that matter now */
 		SEE(t, "no NaN/Inf");
+		golden(k ? "start-160x48" : "start-80x24", t);
 	}
 }
 
@@ -158,10 +207,12 @@ static void test_scores_heatmap(void **state)
 	/* the last query sees every key: no mark */
 	assert_non_null(row_with(t, "16 \u00b7", row, sizeof row));
 	assert_null(strstr(strstr(row, "16 \u00b7") + 4, "\u00b7"));
+	golden("scores-heatmap-80x24", t);
 
 	/* 160x48: the key labels are token strings, read downwards */
 	t = frame(f, 48, 160);
 	SEE(t, "-inf (masked)");
+	golden("scores-heatmap-160x48", t);
 	int px = 160 / 5 > 24 ? 25 : 160 / 5 + 1, lw = 2 + 1 + 10 + 1;
 	char word[16] = "";
 	for (int k = 0; k < 8; k++) {
@@ -190,6 +241,7 @@ static void test_q_rope_grid(void **state)
 		assert_non_null(row_with(t, "2 \u00b7answer", row, sizeof row));
 		if (!strstr(row, num))
 			fail_msg("row \"%s\" lacks %s", row, num);
+		golden(k ? "q_rope-160x48" : "q_rope-80x24", t);
 	}
 	/* the next head: same grid, head 1 */
 	vw_apply(&f->s, &f->tr, VW_A_NEXT_HEAD);
@@ -225,6 +277,7 @@ static void test_source_pane(void **state)
 		SEE(t, "source  core/forward.c:");
 		assert_non_null(row_with(t, mark, row, sizeof row));
 		assert_non_null(strstr(row, "PROBS"));
+		/* no golden file: the pane shows forward.c itself, which changes */
 	}
 }
 
@@ -239,8 +292,10 @@ static void test_help_screen(void **state)
 	SEE(t, "How well each query matches each key");
 	SEE(t, "j Down");
 	SEE(t, "next point");
+	golden("help-80x24", t);
 	t = frame(f, 48, 160);
 	SEE(t, "same point, next layer");
+	golden("help-160x48", t);
 	/* the rest is a page away */
 	for (int i = 0; i < 5 && !strstr(t, "In the goto prompt"); i++) {
 		vw_apply(&f->s, &f->tr, VW_A_PAGE_DOWN);
@@ -272,7 +327,8 @@ static void test_small_terminals(void **state)
 		SEE(t, "too small");
 		SEE(t, "need 40x12");
 	}
-	SEE(frame(f, 8, 20), "20x8");
+	golden("too-small-20x8", frame(f, 8, 20));
+	SEE(f->text, "20x8");
 	SEE(frame(f, 24, 80), "heatmap  query x key");
 }
 
@@ -381,7 +437,10 @@ static void test_frame_time_8b(void **state)
 
 int main(void)
 {
+	/* The screens are those of a UTF-8, colour terminal, whatever the
+	 * environment running the tests says; the tests set NO_COLOR themselves. */
 	setlocale(LC_CTYPE, "C.UTF-8");
+	unsetenv("NO_COLOR");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_start_screen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scores_heatmap, setup, teardown),
