@@ -86,6 +86,8 @@ static enum ld_status meta_weight(struct ld_model *m, const char *name, enum cut
 		               m->weights_dir, name, m->n_pth, joined, cut == ROWS ? "rows" : "columns", rows,
 		               cols);
 
+	if (!first)
+		return ld_fail(err, LD_ERR_FORMAT, "%s: no consolidated.*.pth shard holds %s", m->weights_dir, name);
 	size_t esz = ld_dtype_size(first->dtype), bytes = rows * (cols ? cols : 1) * esz;
 	*w = (struct ld_weight){.data = first->data, .dtype = first->dtype, .rows = rows, .cols = cols};
 	m->mapped_bytes += bytes;

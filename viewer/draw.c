@@ -799,7 +799,7 @@ static void draw_overview(WINDOW *w, const struct vw_state *s, const struct ld_t
 	size_t cw = sl.ncols < (size_t)tw ? sl.ncols : (size_t)tw;
 	size_t ch = sl.nrows < (size_t)th ? sl.nrows : (size_t)th;
 	int cellw = (size_t)tw >= 2 * sl.ncols ? 2 : 1; /* square-ish cells when they fit */
-	size_t stride[LD_MAX_DIMS], stv = 1;
+	size_t stride[LD_MAX_DIMS] = {0}, stv = 1;
 	for (int d = sl.ax.n - 1; d >= 0; d--) {
 		stride[d] = stv;
 		stv *= t->shape[d];

@@ -105,7 +105,7 @@ void vw_slice_of(const struct vw_state *s, const struct ld_trace *tr, size_t idx
 		vw_default_axes(t, &r, &c);
 	sl->row_axis = r;
 	sl->col_axis = c;
-	size_t stride[LD_MAX_DIMS], st = 1;
+	size_t stride[LD_MAX_DIMS] = {0}, st = 1;
 	for (int d = sl->ax.n - 1; d >= 0; d--) {
 		stride[d] = st;
 		st *= t->shape[d];
