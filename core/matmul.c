@@ -26,13 +26,21 @@
  *   kc block a tile walks kc columns (1024 for 6 tokens), as many as keep
  *            its tokens' x block (TB x kc floats, 24 KB) in the 32 KB L1
  *            while every row group of the chunk reuses it.
- *   chunk    rows whose weights fit 128 KB (32 rows of 2048 bf16 columns)
- *            stay in the 512 KB L2 while the token blocks take turns
- *            (T = 17: blocks of 6, 6 and 5 tokens). The first turn brings
- *            them from memory: each tile prefetches the next tile's
+ *   chunk    rows whose kc columns of weights fit 128 KB (64 rows of
+ *            1024 bf16 columns) stay in the 512 KB L2 while the token
+ *            blocks take turns (T = 17: blocks of 6, 6 and 5 tokens), next
+ *            to all tokens' x for those columns (17 x 1024 floats, 68 KB).
+ *            Column block outside, token block inside: a chunk's rows need
+ *            not fit L2 whole, so a chunk has 64 rows even with 14336
+ *            columns and x (975 KB there, more than L2) is read from L3
+ *            once per 64 rows, not once per 4. The first turn brings the
+ *            weights from memory: each tile prefetches the next tile's
  *            weights at the pace it reads its own.
- *   threads  OpenMP hands each thread an equal run of chunks (static), so
- *            each core streams its own contiguous part of W.
+ *   threads  T > 2: OpenMP hands out chunks one at a time (dynamic), so a
+ *            core slowed by a neighbour on a shared VM does not leave the
+ *            other idle at the end (~3% at T = 17). T <= 2 (memory bound):
+ *            each thread gets an equal run of chunks (static), so each
+ *            core streams its own contiguous part of W.
  *   bf16     a 32-byte load holds 16 bf16 values; as 8 u32 lanes, lane i is
  *            w[2i] | w[2i+1] << 16, so (lane << 16) is w[2i] as a float;
  *            the same load 2 bytes later gives w[2i+1] the same way. One
@@ -43,11 +51,12 @@
  *            columns, token.
  *   tail     columns beyond the last multiple of 16 are added one by one.
  *
- * Measured with tests/bench/matmul_bench on the Llama-3.2-1B shape, bf16,
- * 2 EPYC cores (a shared VM, so runs vary by 1.5x): T = 17 at 64-97
- * GFLOP/s, i.e. 0.43-0.66 s for the 42 GFLOP of one pass; T = 1 at 19-23
- * GB/s of weights, near the memory bandwidth. A tile alone, with its data
- * in L1, runs at ~90% of the FMA peak.
+ * Measured with tests/bench/matmul_bench, bf16, 2 EPYC cores (a shared
+ * VM, so runs vary by 1.5x): Llama-3.2-1B shape, T = 17 at 85-97 GFLOP/s,
+ * i.e. 0.43-0.49 s for the 42 GFLOP of one pass; Llama-3-8B shape, T = 17
+ * at 70-90 GFLOP/s (down_proj, 14336 columns, now level with the rest);
+ * T = 1 at 16-26 GB/s of weights, near the memory bandwidth. A tile
+ * alone, with its data in L1, runs at ~90% of the FMA peak.
  *
  * The scalar path does the same sums in plain C (a row widened block by
  * block, then one dot product per token): same results up to float
@@ -395,15 +404,15 @@ AVX2 static void chunk_avx2(float *out, const float *x, const float *xp,
 	const size_t nblk = token_blocks(T);
 	struct tile a = {.out = out, .ldo = rows};
 
-	for (size_t b = 0, t0 = 0; b < nblk; b++) {
-		size_t tb = T / nblk + (b < T % nblk);
-		a.t0 = t0;
-		a.xb = xp ? xp + t0 * cols16 : NULL; /* NULL when cols < 16 */
-		for (size_t k0 = 0; k0 < cols16; k0 += kc) {
-			a.k0 = k0;
-			a.k1 = cols16 - k0 < kc ? cols16 : k0 + kc;
-			a.row_end = a.k1 == cols;
-			a.accumulate = k0 > 0;
+	for (size_t k0 = 0; k0 < cols16; k0 += kc) {
+		a.k0 = k0;
+		a.k1 = cols16 - k0 < kc ? cols16 : k0 + kc;
+		a.row_end = a.k1 == cols;
+		a.accumulate = k0 > 0;
+		for (size_t b = 0, t0 = 0; b < nblk; b++) {
+			size_t tb = T / nblk + (b < T % nblk);
+			a.t0 = t0;
+			a.xb = xp + t0 * cols16;
 			for (size_t r = r0; r < r0 + nr;) {
 				int rr = r0 + nr - r >= (size_t)R ? R : 1; /* leftovers: one by one */
 				for (int i = 0; i < rr; i++)
@@ -413,6 +422,8 @@ AVX2 static void chunk_avx2(float *out, const float *x, const float *xp,
 				 * of the next column block, else of the next chunk. */
 				if (r + (size_t)rr < r0 + nr)
 					prefetch_rows(a.pf, w, r + (size_t)rr, rr, k0);
+				else if (b + 1 < nblk)
+					prefetch_rows(a.pf, w, r0, rr, k0);
 				else if (a.k1 < cols16)
 					prefetch_rows(a.pf, w, r0, rr, a.k1);
 				else
@@ -420,8 +431,8 @@ AVX2 static void chunk_avx2(float *out, const float *x, const float *xp,
 				tile_run(w->dtype, rr, (int)tb, &a);
 				r += (size_t)rr;
 			}
+			t0 += tb;
 		}
-		t0 += tb;
 	}
 
 	if (cols16 == cols && cols16 > 0)
@@ -460,21 +471,34 @@ AVX2 static int matmul_avx2(float *out, const float *x, const struct ld_weight *
 		kc = 64;
 	/* Few tokens: 4 rows per tile keep enough FMAs in flight. */
 	const int R = T <= 2 ? 4 : 2;
-	/* Chunk: as many rows as fit the L2 budget, a multiple of 4, 4..64. */
-	size_t chunk = cols ? L2_W_BYTES / (cols * esz) & ~(size_t)3 : 64;
+	/* Chunk: as many rows as fit their kc columns in the L2 budget, a
+	 * multiple of 4, 4..64 (T = 17 and 2048..14336 columns: 64). */
+	const size_t kcols = cols < kc ? cols : kc;
+	size_t chunk = cols ? L2_W_BYTES / (kcols * esz) & ~(size_t)3 : 64;
 	if (chunk < 4)
 		chunk = 4;
 	if (chunk > CHUNK_MAX)
 		chunk = CHUNK_MAX;
 	const size_t nchunks = (rows + chunk - 1) / chunk;
 
+	/* Many tokens: chunks handed out one at a time (dynamic), so that a
+	 * core slowed by a neighbour on a shared machine does not leave the
+	 * other waiting at the end. Few tokens (memory bound): each core
+	 * streams its own contiguous part of W (static). */
+	if (T > 2) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic)
+#endif
+		for (size_t c = 0; c < nchunks; c++)
+			chunk_avx2(out, x, xp, w, T, c * chunk,
+			           rows - c * chunk < chunk ? rows - c * chunk : chunk, kc, R);
+	} else {
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static)
 #endif
-	for (size_t c = 0; c < nchunks; c++) {
-		size_t r0 = c * chunk;
-		size_t nr = rows - r0 < chunk ? rows - r0 : chunk;
-		chunk_avx2(out, x, xp, w, T, r0, nr, kc, R);
+		for (size_t c = 0; c < nchunks; c++)
+			chunk_avx2(out, x, xp, w, T, c * chunk,
+			           rows - c * chunk < chunk ? rows - c * chunk : chunk, kc, R);
 	}
 	free(xp);
 	return 1;
