@@ -16,6 +16,22 @@
 #define MAX_LAYERS 4096
 #define MAX_HEADS  4096
 
+/* Parse text as a JSON object (duplicate keys refused); *root is the caller's. */
+static enum ld_status load_object(const char *text, size_t len, const char *path, json_t **root,
+                                  struct ld_err *err)
+{
+	json_error_t jerr;
+	*root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!*root)
+		return ld_fail(err, LD_ERR_FORMAT, "%s:%d: malformed JSON: %s", path, jerr.line, jerr.text);
+	if (!json_is_object(*root)) {
+		json_decref(*root);
+		*root = NULL;
+		return ld_fail(err, LD_ERR_FORMAT, "%s: expected a JSON object", path);
+	}
+	return LD_OK;
+}
+
 static int get_int(json_t *root, const char *key, int required, long lo, long hi, int *out,
                    const char *path, struct ld_err *err, enum ld_status *st)
 {
@@ -180,16 +196,11 @@ static enum ld_status parse_labels(struct ld_config *c, json_t *root, const char
 enum ld_status ld_config_parse(struct ld_config *c, const char *text, size_t len, const char *path,
                                struct ld_err *err)
 {
-	enum ld_status st = LD_OK;
-	json_error_t jerr;
+	json_t *root = NULL;
 	memset(c, 0, sizeof *c);
-	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!root)
-		return ld_fail(err, LD_ERR_FORMAT, "%s:%d: malformed JSON: %s", path, jerr.line, jerr.text);
-	if (!json_is_object(root)) {
-		st = ld_fail(err, LD_ERR_FORMAT, "%s: expected a JSON object", path);
-		goto out;
-	}
+	enum ld_status st = load_object(text, len, path, &root, err);
+	if (st != LD_OK)
+		return st;
 	if (get_int(root, "hidden_size", 1, 1, MAX_DIM, &c->dim, path, err, &st) < 0 ||
 	    get_int(root, "intermediate_size", 1, 1, MAX_DIM, &c->ffn_dim, path, err, &st) < 0 ||
 	    get_int(root, "num_hidden_layers", 1, 1, MAX_LAYERS, &c->n_layers, path, err, &st) < 0 ||
@@ -346,17 +357,12 @@ void ld_config_meta_specials(struct ld_config *c)
 enum ld_status ld_config_parse_meta(struct ld_config *c, struct ld_meta_params *mp, const char *text,
                                     size_t len, const char *path, struct ld_err *err)
 {
-	enum ld_status st = LD_OK;
-	json_error_t jerr;
+	json_t *root = NULL;
 	memset(c, 0, sizeof *c);
 	memset(mp, 0, sizeof *mp);
-	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!root)
-		return ld_fail(err, LD_ERR_FORMAT, "%s:%d: malformed JSON: %s", path, jerr.line, jerr.text);
-	if (!json_is_object(root)) {
-		st = ld_fail(err, LD_ERR_FORMAT, "%s: expected a JSON object", path);
-		goto out;
-	}
+	enum ld_status st = load_object(text, len, path, &root, err);
+	if (st != LD_OK)
+		return st;
 	int vocab = -1;
 	if (get_int(root, "dim", 1, 1, MAX_DIM, &c->dim, path, err, &st) < 0 ||
 	    get_int(root, "n_layers", 1, 1, MAX_LAYERS, &c->n_layers, path, err, &st) < 0 ||

@@ -187,7 +187,7 @@ static enum ld_status zip_data(const struct zip *z, const struct zrec *r, const 
 
 /* CRC-32 (zip's polynomial), for the pickle only: the storages can be
  * gigabytes and are not read at load. */
-static uint32_t crc32(const unsigned char *p, size_t n)
+uint32_t ld_crc32(const unsigned char *p, size_t n)
 {
 	uint32_t c = 0xffffffffu;
 	for (size_t i = 0; i < n; i++) {
@@ -876,7 +876,7 @@ enum ld_status ld_pth_open(struct ld_pth_file *f, const char *path, struct ld_er
 		goto out;
 	}
 	k.len = (size_t)pkl->size;
-	if (crc32(k.p, k.len) != pkl->crc) {
+	if (ld_crc32(k.p, k.len) != pkl->crc) {
 		st = ld_fail(err, LD_ERR_FORMAT, "%s: data.pkl fails its CRC-32 check (a damaged file)", path);
 		goto out;
 	}

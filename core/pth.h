@@ -24,6 +24,7 @@
 #define LD_PTH_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "dtype.h"
 #include "status.h"
@@ -55,5 +56,8 @@ enum ld_status ld_pth_open(struct ld_pth_file *f, const char *path, struct ld_er
 void ld_pth_close(struct ld_pth_file *f);
 
 const struct ld_pth_tensor *ld_pth_find(const struct ld_pth_file *f, const char *name);
+
+/* CRC-32 with zip's polynomial (0xedb88320), as zip records carry it. */
+uint32_t ld_crc32(const unsigned char *p, size_t n);
 
 #endif

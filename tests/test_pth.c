@@ -44,17 +44,6 @@ static void put16(struct buf *b, unsigned v) { put8(b, v & 0xff); put8(b, v >> 8
 static void put32(struct buf *b, uint32_t v) { put16(b, v & 0xffff); put16(b, v >> 16); }
 static void put64(struct buf *b, uint64_t v) { put32(b, (uint32_t)v); put32(b, (uint32_t)(v >> 32)); }
 
-static uint32_t crc32(const unsigned char *p, size_t n)
-{
-	uint32_t c = 0xffffffffu;
-	for (size_t i = 0; i < n; i++) {
-		c ^= p[i];
-		for (int k = 0; k < 8; k++)
-			c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
-	}
-	return ~c;
-}
-
 /* ---- a zip writer, laid out like torch.save's: 64-byte aligned records */
 
 struct rec {
@@ -70,7 +59,7 @@ static void write_zip(const char *path, const struct rec *r, size_t n, int zip64
 	for (size_t i = 0; i < n; i++) {
 		size_t off = z.n, nl = strlen(r[i].name);
 		size_t pad = (64 - (off + 30 + nl + 4) % 64) % 64 + 4; /* an "FB" extra field */
-		uint32_t crc = crc32(r[i].data, r[i].len);
+		uint32_t crc = ld_crc32(r[i].data, r[i].len);
 		put32(&z, 0x04034b50);
 		put16(&z, 20), put16(&z, 0), put16(&z, r[i].method), put32(&z, 0);
 		put32(&z, crc), put32(&z, (uint32_t)r[i].len), put32(&z, (uint32_t)r[i].len);
@@ -648,9 +637,18 @@ static void test_mutations(void **state)
 	free(text);
 }
 
+/* The CRC that checks data.pkl, on the standard check input. */
+static void test_crc32_check_value(void **state)
+{
+	(void)state;
+	assert_int_equal(ld_crc32((const unsigned char *)"123456789", 9), 0xcbf43926u);
+	assert_int_equal(ld_crc32((const unsigned char *)"", 0), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_crc32_check_value),
 		cmocka_unit_test(test_real_torch_file),
 		cmocka_unit_test(test_built_file_and_zip64),
 		cmocka_unit_test(test_not_a_zip),

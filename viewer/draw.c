@@ -478,6 +478,44 @@ static void draw_header(WINDOW *w, const struct vw_state *s, const struct ld_tra
 
 #define CELL_W 9 /* a value in 8 columns and a space */
 
+/* Row labels: the index, and the token string when rows are positions. */
+struct rowlab {
+	int nd;   /* digits of the index */
+	int tokw; /* width of the token string, 0 for none */
+	int lw;   /* the whole label column */
+};
+
+static struct rowlab row_labels(int pw, size_t nrows, int rtok)
+{
+	struct rowlab r;
+	r.nd = digits(nrows ? nrows - 1 : 0);
+	r.tokw = rtok ? (pw >= 60 ? 10 : pw >= 40 ? 6 : 4) : 0;
+	r.lw = r.nd + 1 + (r.tokw ? r.tokw + 1 : 0);
+	return r;
+}
+
+/* The part of a slice on screen: the state's offsets clamped so that the
+ * window stays inside the slice, and the selected row and column. */
+struct window {
+	size_t r0, c0;     /* first row and column shown */
+	size_t rsel, csel; /* selected row/column index, (size_t)-1 for none */
+};
+
+static struct window window_of(const struct vw_state *s, const struct vw_slice *sl, size_t vrows,
+                               size_t vcols)
+{
+	struct window v = {s->row0, s->col0, (size_t)-1, (size_t)-1};
+	if (v.r0 + vrows > sl->nrows)
+		v.r0 = sl->nrows > vrows ? sl->nrows - vrows : 0;
+	if (v.c0 + vcols > sl->ncols)
+		v.c0 = sl->ncols > vcols ? sl->ncols - vcols : 0;
+	if (sl->row_axis >= 0)
+		v.rsel = sl->fixed[sl->row_axis];
+	if (sl->col_axis >= 0)
+		v.csel = sl->fixed[sl->col_axis];
+	return v;
+}
+
 static void draw_grid(WINDOW *w, const struct vw_state *s, const struct ld_trace *tr, const struct vw_ui *ui,
                       const struct layout *L, struct vw_view *out)
 {
@@ -487,23 +525,16 @@ static void draw_grid(WINDOW *w, const struct vw_state *s, const struct ld_trace
 	int x0 = L->px, y0 = L->body_y, pw = L->pw, h = L->body_h;
 	int rtok = axis_has_tokens(tr, t, &sl.ax, sl.row_axis);
 	int ctok = axis_has_tokens(tr, t, &sl.ax, sl.col_axis);
-	int nd = digits(sl.nrows ? sl.nrows - 1 : 0);
-	int tokw = rtok ? (pw >= 60 ? 10 : pw >= 40 ? 6 : 4) : 0;
-	int lw = nd + 1 + (tokw ? tokw + 1 : 0);
+	const struct rowlab rl = row_labels(pw, sl.nrows, rtok);
+	const int nd = rl.nd, tokw = rl.tokw, lw = rl.lw;
 	int cw = pw >= 40 ? CELL_W : CELL_W - 1;
 	if (pw - lw < cw)
 		cw = pw - lw < 5 ? 5 : pw - lw;
 	size_t vcols = (size_t)((pw - lw) / cw), vrows = h > 1 ? (size_t)(h - 1) : 1;
 	if (vcols < 1)
 		vcols = 1;
-	/* what is on screen comes from the state's offsets, clamped to the slice */
-	size_t r0 = s->row0, c0 = s->col0;
-	if (r0 + vrows > sl.nrows)
-		r0 = sl.nrows > vrows ? sl.nrows - vrows : 0;
-	if (c0 + vcols > sl.ncols)
-		c0 = sl.ncols > vcols ? sl.ncols - vcols : 0;
-	size_t rsel = sl.row_axis >= 0 ? sl.fixed[sl.row_axis] : (size_t)-1;
-	size_t csel = sl.col_axis >= 0 ? sl.fixed[sl.col_axis] : (size_t)-1;
+	const struct window win = window_of(s, &sl, vrows, vcols);
+	const size_t r0 = win.r0, c0 = win.c0, rsel = win.rsel, csel = win.csel;
 	char buf[256], tok[128];
 
 	/* column header */
@@ -676,9 +707,8 @@ static void draw_heat(WINDOW *w, const struct vw_state *s, const struct ld_trace
 	int x0 = L->px, y0 = L->body_y, pw = L->pw, h = L->body_h;
 	int rtok = axis_has_tokens(tr, t, &sl.ax, sl.row_axis);
 	int ctok = axis_has_tokens(tr, t, &sl.ax, sl.col_axis);
-	int nd = digits(sl.nrows ? sl.nrows - 1 : 0);
-	int tokw = rtok ? (pw >= 60 ? 10 : pw >= 40 ? 6 : 4) : 0;
-	int lw = nd + 1 + (tokw ? tokw + 1 : 0);
+	const struct rowlab rl = row_labels(pw, sl.nrows, rtok);
+	const int nd = rl.nd, tokw = rl.tokw, lw = rl.lw;
 	int cw = 2;
 	size_t vcols = pw - lw >= cw ? (size_t)((pw - lw) / cw) : 1;
 	/* column labels: vertical token strings when there is room, else indices */
@@ -691,13 +721,8 @@ static void draw_heat(WINDOW *w, const struct vw_state *s, const struct ld_trace
 			lab_h = 1;
 	}
 	size_t vrows = avail - lab_h > 0 ? (size_t)(avail - lab_h) : 1;
-	size_t r0 = s->row0, c0 = s->col0;
-	if (r0 + vrows > sl.nrows)
-		r0 = sl.nrows > vrows ? sl.nrows - vrows : 0;
-	if (c0 + vcols > sl.ncols)
-		c0 = sl.ncols > vcols ? sl.ncols - vcols : 0;
-	size_t rsel = sl.row_axis >= 0 ? sl.fixed[sl.row_axis] : (size_t)-1;
-	size_t csel = sl.col_axis >= 0 ? sl.fixed[sl.col_axis] : (size_t)-1;
+	const struct window win = window_of(s, &sl, vrows, vcols);
+	const size_t r0 = win.r0, c0 = win.c0, rsel = win.rsel, csel = win.csel;
 	char buf[160], tok[160];
 
 	put(w, y0, x0, lw, role(ui, VW_C_LABEL), sl.row_axis >= 0 ? sl.ax.name[sl.row_axis] : "");
