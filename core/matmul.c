@@ -210,16 +210,16 @@ AVX2_INLINE __m256 w_lo(enum ld_dtype dt, const unsigned char *p)
 }
 
 /* ... and the last 8 (F32, F16) or the odd ones (BF16). For BF16 the odd
- * ones are the even ones of the same load started 2 bytes later: one shift
- * as in w_lo, and no mask constant to keep in a register (a 2 x 6 tile
- * takes all 16). That load reads 2 bytes past the group: see tile_kernel. */
+ * ones are already in the high halves of the same 8 u32 lanes: masking off
+ * the low halves (the even ones) leaves them as floats. */
 AVX2_INLINE __m256 w_hi(enum ld_dtype dt, const unsigned char *p)
 {
 	if (dt == LD_F32)
 		return _mm256_loadu_ps((const float *)p + 8);
 	if (dt == LD_F16)
 		return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p + 1));
-	return w_lo(dt, p + 2);
+	const __m256i odd = _mm256_set1_epi32((int)0xffff0000u);
+	return _mm256_castsi256_ps(_mm256_and_si256(_mm256_loadu_si256((const __m256i *)p), odd));
 }
 
 /* 8 floats of packed x, in a register. The empty asm stops the compiler
@@ -241,6 +241,17 @@ AVX2_INLINE float hsum(__m256 v)
 	return _mm_cvtss_f32(s);
 }
 
+/* Lane j of the result is the sum of the 8 lanes of v[j]: pairwise adds
+ * within 128-bit halves, then the two halves added. */
+AVX2_INLINE __m256 hsum8(const __m256 v[8])
+{
+	__m256 ab = _mm256_hadd_ps(_mm256_hadd_ps(v[0], v[1]), _mm256_hadd_ps(v[2], v[3]));
+	__m256 cd = _mm256_hadd_ps(_mm256_hadd_ps(v[4], v[5]), _mm256_hadd_ps(v[6], v[7]));
+	/* ab = v0..v3's low-half sums | their high-half sums; cd likewise */
+	return _mm256_add_ps(_mm256_permute2f128_ps(ab, cd, 0x20),
+	                     _mm256_permute2f128_ps(ab, cd, 0x31));
+}
+
 /* What one tile works on. */
 struct tile {
 	const unsigned char *w[4]; /* the R stored rows (logical rows r0..r0+R) */
@@ -248,7 +259,6 @@ struct tile {
 	const float *xb;           /* packed x of the token block (see pack_x) */
 	size_t t0;                 /* first token of the tile */
 	size_t k0, k1;             /* columns [k0, k1), multiples of 16 */
-	int row_end;               /* k1 is the end of the rows (see tile_kernel) */
 	int accumulate;            /* add to out (later kc blocks) or store */
 	float *out;                /* (T, ldo) */
 	size_t ldo;                /* rows of W */
@@ -293,53 +303,55 @@ AVX2_INLINE void tile_step(enum ld_dtype dt, int R, int TB, __m256 acc[4][TB_MAX
 
 /* out[t0..t0+TB][r0..r0+R] (+)= W[r0..r0+R][k0..k1] . x[t][k0..k1].
  * R, TB and dt are constants at every call, so the loops unroll and acc
- * lives in registers. There is one copy of the loop body on purpose: a
- * second one (say, for the last group) makes GCC spill an accumulator. */
+ * lives in registers. The loop walks one byte offset i along all R rows
+ * (and the prefetched ones), so its only bookkeeping is i and xk. */
 AVX2_INLINE void tile_kernel(enum ld_dtype dt, int R, int TB, const struct tile *a)
 {
 	const size_t esz = dt == LD_F32 ? 4 : 2;
+	const size_t n = (a->k1 - a->k0) * esz; /* bytes of each row to walk */
 	const float *xk = a->xb + a->k0 / 16 * TB * 16;
+	const unsigned char *w[4];
 	__m256 acc[4][TB_MAX];
 
-	/* BF16's w_hi reads 2 bytes past the group; for the group that ends
-	 * the rows, read a copy of it with 2 zero bytes after it instead. */
-	unsigned char last[4][34];
-	const unsigned char *lastp[4] = {NULL, NULL, NULL, NULL};
-	size_t klast = (size_t)-1;
-	if (dt == LD_BF16 && a->row_end) {
-		klast = a->k1 - 16;
 #pragma GCC unroll 4
-		for (int r = 0; r < R; r++) {
-			memcpy(last[r], a->w[r] + klast * esz, 32);
-			last[r][32] = last[r][33] = 0;
-			lastp[r] = last[r];
-		}
-	}
-
-#pragma GCC unroll 4
-	for (int r = 0; r < R; r++)
+	for (int r = 0; r < R; r++) {
+		w[r] = a->w[r] + a->k0 * esz;
 #pragma GCC unroll 8
 		for (int t = 0; t < TB; t++)
 			acc[r][t] = _mm256_setzero_ps();
+	}
 
-	for (size_t k = a->k0; k < a->k1; k += 16, xk += TB * 16) {
+	for (size_t i = 0; i < n; i += 16 * esz, xk += TB * 16) {
 		const unsigned char *wk[4];
 		uintptr_t pf[4];
 #pragma GCC unroll 4
 		for (int r = 0; r < R; r++) {
-			wk[r] = k == klast ? lastp[r] : a->w[r] + k * esz;
-			pf[r] = a->pf[r] + (k - a->k0) * esz;
+			wk[r] = w[r] + i;
+			pf[r] = a->pf[r] + i;
 		}
 		tile_step(dt, R, TB, acc, wk, xk, pf);
 	}
 
+	/* The R x TB sums (sum[r * TB + t]), 8 at a time while there are 8. */
+	float sum[4 * TB_MAX];
+	int j = 0;
+#pragma GCC unroll 4
+	for (; j + 8 <= R * TB; j += 8) {
+		__m256 v[8];
+#pragma GCC unroll 8
+		for (int q = 0; q < 8; q++)
+			v[q] = acc[(j + q) / TB][(j + q) % TB];
+		_mm256_storeu_ps(sum + j, hsum8(v));
+	}
+#pragma GCC unroll 8
+	for (; j < R * TB; j++)
+		sum[j] = hsum(acc[j / TB][j % TB]);
 #pragma GCC unroll 4
 	for (int r = 0; r < R; r++)
 #pragma GCC unroll 8
 		for (int t = 0; t < TB; t++) {
 			float *o = a->out + (a->t0 + t) * a->ldo + a->r0 + r;
-			float s = hsum(acc[r][t]);
-			*o = a->accumulate ? *o + s : s;
+			*o = a->accumulate ? *o + sum[r * TB + t] : sum[r * TB + t];
 		}
 }
 
@@ -407,7 +419,6 @@ AVX2 static void chunk_avx2(float *out, const float *x, const float *xp,
 	for (size_t k0 = 0; k0 < cols16; k0 += kc) {
 		a.k0 = k0;
 		a.k1 = cols16 - k0 < kc ? cols16 : k0 + kc;
-		a.row_end = a.k1 == cols;
 		a.accumulate = k0 > 0;
 		for (size_t b = 0, t0 = 0; b < nblk; b++) {
 			size_t tb = T / nblk + (b < T % nblk);
