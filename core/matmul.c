@@ -35,28 +35,34 @@
  *            columns and x (975 KB there, more than L2) is read from L3
  *            once per 64 rows, not once per 4. The first turn brings the
  *            weights from memory: each tile prefetches the next tile's
- *            weights at the pace it reads its own.
+ *            weights into L2 at the pace it reads its own. Later turns
+ *            leave L1 to the hardware prefetcher: x has to stay there.
  *   threads  T > 2: OpenMP hands out chunks one at a time (dynamic), so a
  *            core slowed by a neighbour on a shared VM does not leave the
  *            other idle at the end (~3% at T = 17). T <= 2 (memory bound):
  *            each thread gets an equal run of chunks (static), so each
  *            core streams its own contiguous part of W.
  *   bf16     a 32-byte load holds 16 bf16 values; as 8 u32 lanes, lane i is
- *            w[2i] | w[2i+1] << 16, so (lane << 16) is w[2i] as a float;
- *            the same load 2 bytes later gives w[2i+1] the same way. One
- *            integer op widens 8 weights. x is packed once per call to
- *            match: in each group of 16 columns the even ones come first.
+ *            w[2i] | w[2i+1] << 16, so (lane << 16) is w[2i] as a float
+ *            and (lane & 0xffff0000) is w[2i+1]. One integer op widens 8
+ *            weights. x is packed once per call to match: in each group
+ *            of 16 columns the even ones come first.
  *   x pack   x is copied (T*cols floats, cheap next to rows*T*cols FMAs) in
  *            the order the tiles read it: token block, group of 16
  *            columns, token.
  *   tail     columns beyond the last multiple of 16 are added one by one.
  *
+ *   pages    the weights' file is mapped with 2 MB pages where the kernel
+ *            can (util.c): with 4 KB pages, the page walks for 16 GB of
+ *            weights cost the 8B shape about a quarter of its speed.
+ *
  * Measured with tests/bench/matmul_bench, bf16, 2 EPYC cores (a shared
- * VM, so runs vary by 1.5x): Llama-3.2-1B shape, T = 17 at 85-97 GFLOP/s,
- * i.e. 0.43-0.49 s for the 42 GFLOP of one pass; Llama-3-8B shape, T = 17
- * at 70-90 GFLOP/s (down_proj, 14336 columns, now level with the rest);
- * T = 1 at 16-26 GB/s of weights, near the memory bandwidth. A tile
- * alone, with its data in L1, runs at ~90% of the FMA peak.
+ * VM: runs vary by 1.5x, and its FMA peak measures 124-167 GFLOP/s, not
+ * the nominal 197): Llama-3.2-1B shape, T = 17 at 96-100 GFLOP/s, i.e.
+ * 0.42-0.44 s for the 42 GFLOP of one pass; Llama-3-8B shape at 85-105
+ * GFLOP/s; T = 1 at ~25 GB/s of weights, the memory bandwidth. A tile
+ * alone, with its data in L1, runs at ~90% of the FMA peak per cycle; fed
+ * from L2 and memory, at 65-75%.
  *
  * The scalar path does the same sums in plain C (a row widened block by
  * block, then one dot product per token): same results up to float
@@ -275,10 +281,10 @@ AVX2_INLINE void tile_step(enum ld_dtype dt, int R, int TB, __m256 acc[4][TB_MAX
 {
 	__m256 wv[4];
 	/* The next tile's weights, at the pace this one reads its own: they
-	 * arrive from memory while this tile computes. */
+	 * arrive from memory into L2 while this tile computes. */
 #pragma GCC unroll 4
 	for (int r = 0; r < R; r++)
-		_mm_prefetch((const char *)pf[r], _MM_HINT_T0);
+		_mm_prefetch((const char *)pf[r], _MM_HINT_T1);
 #pragma GCC unroll 4
 	for (int r = 0; r < R; r++)
 		wv[r] = w_lo(dt, wk[r]);
@@ -429,12 +435,17 @@ AVX2 static void chunk_avx2(float *out, const float *x, const float *xp,
 				for (int i = 0; i < rr; i++)
 					a.w[i] = row_ptr(w, r + i);
 				a.r0 = r;
-				/* The next tile: the next row group, else the first one
-				 * of the next column block, else of the next chunk. */
-				if (r + (size_t)rr < r0 + nr)
+				/* The first turn prefetches the next row group, or after
+				 * the last one the first of the next column block (or
+				 * chunk): the first turn to need it. Later turns find
+				 * their weights in L2, where the first turn left them,
+				 * and the hardware's prefetcher brings them into L1; a
+				 * prefetch there would only push x out of L1, so they
+				 * "prefetch" the rows they are reading (a no-op). */
+				if (b > 0)
+					prefetch_rows(a.pf, w, r, rr, k0);
+				else if (r + (size_t)rr < r0 + nr)
 					prefetch_rows(a.pf, w, r + (size_t)rr, rr, k0);
-				else if (b + 1 < nblk)
-					prefetch_rows(a.pf, w, r0, rr, k0);
 				else if (a.k1 < cols16)
 					prefetch_rows(a.pf, w, r0, rr, a.k1);
 				else
