@@ -72,8 +72,12 @@
 #include "matmul.h"
 
 #include <assert.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <cpuid.h>
@@ -160,6 +164,25 @@ static void matmul_scalar(float *out, const float *x, const struct ld_weight *w,
 }
 
 /* ---- AVX2 + FMA + F16C path --------------------------------------------- */
+
+/* OpenMP's team size and this thread's place in it (1 and 0 without it). */
+static int max_threads(void)
+{
+#ifdef _OPENMP
+	return omp_get_max_threads();
+#else
+	return 1;
+#endif
+}
+
+static size_t thread_num(void)
+{
+#ifdef _OPENMP
+	return (size_t)omp_get_thread_num();
+#else
+	return 0;
+#endif
+}
 #ifdef LD_HAVE_AVX2_PATH
 
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
@@ -265,7 +288,10 @@ struct tile {
 	const float *xb;           /* packed x of the token block (see pack_x) */
 	size_t t0;                 /* first token of the tile */
 	size_t k0, k1;             /* columns [k0, k1), multiples of 16 */
-	int accumulate;            /* add to out (later kc blocks) or store */
+	float *part;               /* the accumulators between column blocks:
+	                              vector (r, t) at part + (r * part_ld + t) * 8 */
+	size_t part_ld;
+	int first, last;           /* the first / last column block */
 	float *out;                /* (T, ldo) */
 	size_t ldo;                /* rows of W */
 	size_t r0;                 /* first logical row */
@@ -319,12 +345,14 @@ AVX2_INLINE void tile_kernel(enum ld_dtype dt, int R, int TB, const struct tile 
 	const unsigned char *w[4];
 	__m256 acc[4][TB_MAX];
 
+	/* Start from zero, or from where the previous column block left off. */
 #pragma GCC unroll 4
 	for (int r = 0; r < R; r++) {
 		w[r] = a->w[r] + a->k0 * esz;
 #pragma GCC unroll 8
 		for (int t = 0; t < TB; t++)
-			acc[r][t] = _mm256_setzero_ps();
+			acc[r][t] = a->first ? _mm256_setzero_ps()
+			                     : _mm256_load_ps(a->part + (r * a->part_ld + t) * 8);
 	}
 
 	for (size_t i = 0; i < n; i += 16 * esz, xk += TB * 16) {
@@ -338,7 +366,18 @@ AVX2_INLINE void tile_kernel(enum ld_dtype dt, int R, int TB, const struct tile 
 		tile_step(dt, R, TB, acc, wk, xk, pf);
 	}
 
-	/* The R x TB sums (sum[r * TB + t]), 8 at a time while there are 8. */
+	/* Not the last column block: keep the 8-lane sums for the next one. */
+	if (!a->last) {
+#pragma GCC unroll 4
+		for (int r = 0; r < R; r++)
+#pragma GCC unroll 8
+			for (int t = 0; t < TB; t++)
+				_mm256_store_ps(a->part + (r * a->part_ld + t) * 8, acc[r][t]);
+		return;
+	}
+
+	/* The last: the R x TB sums (sum[r * TB + t]), 8 at a time while there
+	 * are 8, go to out. */
 	float sum[4 * TB_MAX];
 	int j = 0;
 #pragma GCC unroll 4
@@ -355,10 +394,8 @@ AVX2_INLINE void tile_kernel(enum ld_dtype dt, int R, int TB, const struct tile 
 #pragma GCC unroll 4
 	for (int r = 0; r < R; r++)
 #pragma GCC unroll 8
-		for (int t = 0; t < TB; t++) {
-			float *o = a->out + (a->t0 + t) * a->ldo + a->r0 + r;
-			*o = a->accumulate ? *o + sum[r * TB + t] : sum[r * TB + t];
-		}
+		for (int t = 0; t < TB; t++)
+			a->out[(a->t0 + t) * a->ldo + a->r0 + r] = sum[r * TB + t];
 }
 
 /* One function per dtype with a case per tile shape, so each tile_kernel
@@ -413,19 +450,20 @@ static void prefetch_rows(uintptr_t *pf, const struct ld_weight *w, size_t r, in
  * x block (tb tokens x kc columns) stays in L1 while the chunk's weights
  * pass through it; the chunk's weights stay in L2 for the next token block.
  * Then add the leftover columns one by one. */
-AVX2 static void chunk_avx2(float *out, const float *x, const float *xp,
+AVX2 static void chunk_avx2(float *out, const float *x, const float *xp, float *part,
                             const struct ld_weight *w, size_t T,
                             size_t r0, size_t nr, size_t kc, int R)
 {
 	const size_t rows = w->rows, cols = w->cols, cols16 = cols & ~(size_t)15;
 	const size_t esz = elem_size(w->dtype);
 	const size_t nblk = token_blocks(T);
-	struct tile a = {.out = out, .ldo = rows};
+	struct tile a = {.out = out, .ldo = rows, .part_ld = T};
 
 	for (size_t k0 = 0; k0 < cols16; k0 += kc) {
 		a.k0 = k0;
 		a.k1 = cols16 - k0 < kc ? cols16 : k0 + kc;
-		a.accumulate = k0 > 0;
+		a.first = k0 == 0;
+		a.last = a.k1 == cols16;
 		for (size_t b = 0, t0 = 0; b < nblk; b++) {
 			size_t tb = T / nblk + (b < T % nblk);
 			a.t0 = t0;
@@ -435,6 +473,7 @@ AVX2 static void chunk_avx2(float *out, const float *x, const float *xp,
 				for (int i = 0; i < rr; i++)
 					a.w[i] = row_ptr(w, r + i);
 				a.r0 = r;
+				a.part = part ? part + ((r - r0) * T + t0) * 8 : NULL;
 				/* The first turn prefetches the next row group, or after
 				 * the last one the first of the next column block (or
 				 * chunk): the first turn to need it. Later turns find
@@ -503,6 +542,19 @@ AVX2 static int matmul_avx2(float *out, const float *x, const struct ld_weight *
 		chunk = CHUNK_MAX;
 	const size_t nchunks = (rows + chunk - 1) / chunk;
 
+	/* With several column blocks, each thread keeps its chunk's 8-lane
+	 * accumulators between them (chunk rows x T tokens x 8 floats), so
+	 * their lanes are summed once, after the last block. */
+	const size_t nth = (size_t)max_threads(), part_floats = chunk * T * 8;
+	float *part = NULL;
+	if (cols16 > kc) {
+		if (T > SIZE_MAX / 4 / 8 / CHUNK_MAX / nth ||
+		    !(part = aligned_alloc(64, nth * part_floats * sizeof(float)))) {
+			free(xp);
+			return 0;
+		}
+	}
+
 	/* Many tokens: chunks handed out one at a time (dynamic), so that a
 	 * core slowed by a neighbour on a shared machine does not leave the
 	 * other waiting at the end. Few tokens (memory bound): each core
@@ -512,16 +564,17 @@ AVX2 static int matmul_avx2(float *out, const float *x, const struct ld_weight *
 #pragma omp parallel for schedule(dynamic)
 #endif
 		for (size_t c = 0; c < nchunks; c++)
-			chunk_avx2(out, x, xp, w, T, c * chunk,
-			           rows - c * chunk < chunk ? rows - c * chunk : chunk, kc, R);
+			chunk_avx2(out, x, xp, part ? part + thread_num() * part_floats : NULL, w, T,
+			           c * chunk, rows - c * chunk < chunk ? rows - c * chunk : chunk, kc, R);
 	} else {
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static)
 #endif
 		for (size_t c = 0; c < nchunks; c++)
-			chunk_avx2(out, x, xp, w, T, c * chunk,
-			           rows - c * chunk < chunk ? rows - c * chunk : chunk, kc, R);
+			chunk_avx2(out, x, xp, part ? part + thread_num() * part_floats : NULL, w, T,
+			           c * chunk, rows - c * chunk < chunk ? rows - c * chunk : chunk, kc, R);
 	}
+	free(part);
 	free(xp);
 	return 1;
 }

@@ -163,12 +163,12 @@ static void test_shapes(void **state)
 {
 	(void)state;
 	static const size_t Ts[] = {1, 2, 17, 33};
-	static const size_t colss[] = {1, 7, 64, 100, 2048 + 3};
+	static const size_t colss[] = {1, 7, 64, 100, 2048 + 3, 6144 + 21};
 	static const size_t rowss[] = {1, 5, 64, 259};
 	for (size_t d = 0; d < 3; d++)
-		for (size_t ci = 0; ci < 5; ci++)
-			for (size_t ri = 0; ri < 4; ri++)
-				for (size_t ti = 0; ti < 4; ti++) {
+		for (size_t ci = 0; ci < sizeof colss / sizeof *colss; ci++)
+			for (size_t ri = 0; ri < sizeof rowss / sizeof *rowss; ri++)
+				for (size_t ti = 0; ti < sizeof Ts / sizeof *Ts; ti++) {
 					size_t T = Ts[ti], rows = rowss[ri], cols = colss[ci];
 					/* weights 2 bytes and x one float past an aligned address */
 					struct test_weight tw;
