@@ -199,6 +199,7 @@ static void forward_pass(struct run *r, const int32_t *tokens, size_t T, size_t 
 		ld_matmul(r->up, r->h, &L->w3, T);
 		RECORD(FFN_GATE, l, r->gate, T, F);
 		RECORD(FFN_UP, l, r->up, T, F);
+		#pragma omp parallel for schedule(static) if (T * F > 65536)
 		for (size_t i = 0; i < T * F; i++)
 			r->act[i] = ld_silu(r->gate[i]) * r->up[i];
 		RECORD(FFN_ACT, l, r->act, T, F);

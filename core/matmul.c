@@ -25,7 +25,9 @@
  *            Summing the 8 lanes into out[t][r] is left to the end.
  *   kc block a tile walks kc columns (1024 for 6 tokens), as many as keep
  *            its tokens' x block (TB x kc floats, 24 KB) in the 32 KB L1
- *            while every row group of the chunk reuses it.
+ *            while every row group of the chunk reuses it. Between column
+ *            blocks a tile's accumulators wait in a small per-thread
+ *            buffer, so their lanes are summed only after the last block.
  *   chunk    rows whose kc columns of weights fit 128 KB (64 rows of
  *            1024 bf16 columns) stay in the 512 KB L2 while the token
  *            blocks take turns (T = 17: blocks of 6, 6 and 5 tokens), next
