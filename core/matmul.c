@@ -166,6 +166,7 @@ static void matmul_scalar(float *out, const float *x, const struct ld_weight *w,
 }
 
 /* ---- AVX2 + FMA + F16C path --------------------------------------------- */
+#ifdef LD_HAVE_AVX2_PATH
 
 /* OpenMP's team size and this thread's place in it (1 and 0 without it). */
 static int max_threads(void)
@@ -185,7 +186,6 @@ static size_t thread_num(void)
 	return 0;
 #endif
 }
-#ifdef LD_HAVE_AVX2_PATH
 
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 #define AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))
@@ -286,7 +286,8 @@ AVX2_INLINE __m256 hsum8(const __m256 v[8])
 /* What one tile works on. */
 struct tile {
 	const unsigned char *w[4]; /* the R stored rows (logical rows r0..r0+R) */
-	uintptr_t pf[4];           /* the next tile's rows at its first column */
+	uintptr_t pf[4];           /* rows to prefetch, at their first column
+	                              (the next tile's: see chunk_avx2) */
 	const float *xb;           /* packed x of the token block (see pack_x) */
 	size_t t0;                 /* first token of the tile */
 	size_t k0, k1;             /* columns [k0, k1), multiples of 16 */
