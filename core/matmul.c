@@ -53,7 +53,6 @@
  *            the order the tiles read it: token block, group of 16
  *            columns, token.
  *   tail     columns beyond the last multiple of 16 are added one by one.
- *
  *   pages    the weights' file is mapped with 2 MB pages where the kernel
  *            can (util.c): with 4 KB pages, the page walks for 16 GB of
  *            weights cost the 8B shape about a quarter of its speed.
@@ -336,9 +335,10 @@ AVX2_INLINE void tile_step(enum ld_dtype dt, int R, int TB, __m256 acc[4][TB_MAX
 	}
 }
 
-/* out[t0..t0+TB][r0..r0+R] (+)= W[r0..r0+R][k0..k1] . x[t][k0..k1].
- * R, TB and dt are constants at every call, so the loops unroll and acc
- * lives in registers. The loop walks one byte offset i along all R rows
+/* The tile's accumulators += W[r0..r0+R][k0..k1] . x[t0..t0+TB][k0..k1],
+ * lane by lane; after the last column block, their lane sums are
+ * out[t0..t0+TB][r0..r0+R]. R, TB and dt are constants at every call, so
+ * the loops unroll and acc lives in registers. The loop walks one byte offset i along all R rows
  * (and the prefetched ones), so its only bookkeeping is i and xk. */
 AVX2_INLINE void tile_kernel(enum ld_dtype dt, int R, int TB, const struct tile *a)
 {
