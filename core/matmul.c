@@ -57,13 +57,14 @@
  *            can (util.c): with 4 KB pages, the page walks for 16 GB of
  *            weights cost the 8B shape about a quarter of its speed.
  *
- * Measured with tests/bench/matmul_bench, bf16, 2 EPYC cores (a shared
- * VM: runs vary by 1.5x, and its FMA peak measures 124-167 GFLOP/s, not
- * the nominal 197): Llama-3.2-1B shape, T = 17 at 96-100 GFLOP/s, i.e.
- * 0.42-0.44 s for the 42 GFLOP of one pass; Llama-3-8B shape at 85-105
- * GFLOP/s; T = 1 at ~25 GB/s of weights, the memory bandwidth. A tile
- * alone, with its data in L1, runs at ~90% of the FMA peak per cycle; fed
- * from L2 and memory, at 65-75%.
+ * Measured with tests/bench/matmul_bench and forward_bench, bf16, 2 EPYC
+ * cores (a shared VM: runs vary by 1.5x with the neighbours' load, and its
+ * FMA peak measures 131-167 GFLOP/s, not the nominal 197): Llama-3.2-1B
+ * shape, T = 17 at 96-104 GFLOP/s, i.e. 0.40-0.44 s for the 42 GFLOP of
+ * one pass; Llama-3-8B shape at 85-106 GFLOP/s (2.4-3.0 s a pass); T = 1
+ * at 20-26 GB/s of weights, the memory bandwidth. A tile alone, with its
+ * data in L1, runs at ~90% of the FMA peak per cycle; fed from L2 and
+ * memory, at 65-75%.
  *
  * The scalar path does the same sums in plain C (a row widened block by
  * block, then one dot product per token): same results up to float
