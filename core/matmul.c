@@ -42,8 +42,8 @@
  *   threads  T > 2: OpenMP hands out chunks one at a time (dynamic), so a
  *            core slowed by a neighbour on a shared VM does not leave the
  *            other idle at the end (~3% at T = 17). T <= 2 (memory bound):
- *            each thread gets an equal run of chunks (static), so each
- *            core streams its own contiguous part of W.
+ *            each thread takes one equal run of chunks, so each core
+ *            streams its own contiguous part of W.
  *   bf16     a 32-byte load holds 16 bf16 values; as 8 u32 lanes, lane i is
  *            w[2i] | w[2i+1] << 16, so (lane << 16) is w[2i] as a float
  *            and (lane & 0xffff0000) is w[2i+1]. One integer op widens 8
@@ -561,23 +561,15 @@ AVX2 static int matmul_avx2(float *out, const float *x, const struct ld_weight *
 
 	/* Many tokens: chunks handed out one at a time (dynamic), so that a
 	 * core slowed by a neighbour on a shared machine does not leave the
-	 * other waiting at the end. Few tokens (memory bound): each core
-	 * streams its own contiguous part of W (static). */
-	if (T > 2) {
+	 * other waiting at the end. Few tokens (memory bound): each core takes
+	 * one run of chunks, and streams its own contiguous part of W. */
 #ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic)
+	const size_t per_grab = T > 2 ? 1 : (nchunks + nth - 1) / nth;
+#pragma omp parallel for schedule(dynamic, per_grab)
 #endif
-		for (size_t c = 0; c < nchunks; c++)
-			chunk_avx2(out, x, xp, part ? part + thread_num() * part_floats : NULL, w, T,
-			           c * chunk, rows - c * chunk < chunk ? rows - c * chunk : chunk, kc, R);
-	} else {
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static)
-#endif
-		for (size_t c = 0; c < nchunks; c++)
-			chunk_avx2(out, x, xp, part ? part + thread_num() * part_floats : NULL, w, T,
-			           c * chunk, rows - c * chunk < chunk ? rows - c * chunk : chunk, kc, R);
-	}
+	for (size_t c = 0; c < nchunks; c++)
+		chunk_avx2(out, x, xp, part ? part + thread_num() * part_floats : NULL, w, T, c * chunk,
+		           rows - c * chunk < chunk ? rows - c * chunk : chunk, kc, R);
 	free(part);
 	free(xp);
 	return 1;
