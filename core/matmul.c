@@ -19,10 +19,11 @@
  * The AVX2 path, from the inside out:
  *   tile     R rows x TB tokens of 8-lane f32 accumulators: 2 x 6 (12 of
  *            the 16 ymm registers) or, when T <= 2, 4 x T. Each step of 16
- *            columns widens 16 weights per row in registers (bf16: shift
- *            left by 16; f16: F16C vcvtph2ps; f32: as is) and does R*TB*2
- *            FMAs; each weight vector feeds TB FMAs and each x vector R.
- *            Summing the 8 lanes into out[t][r] is left to the end.
+ *            columns widens 16 weights per row in registers (bf16: a
+ *            shift or a mask; f16: F16C vcvtph2ps; f32: as is) and does
+ *            R*TB*2 FMAs; each weight vector feeds TB FMAs and each x
+ *            vector R. Summing the 8 lanes into out[t][r] is left to the
+ *            end.
  *   kc block a tile walks kc columns (1024 for 6 tokens), as many as keep
  *            its tokens' x block (TB x kc floats, 24 KB) in the 32 KB L1
  *            while every row group of the chunk reuses it. Between column
