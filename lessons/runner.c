@@ -424,19 +424,14 @@ enum ld_status ld_lesson_run(struct ld_trace *tr, const char *lesson_path, const
 	vw_ui_setup(&ui);
 	struct lr_state r;
 	lr_init(&r, &L, progress_path, &s, tr);
-	int errors = 0;
 	for (;;) {
 		struct vw_view v;
 		lr_draw(stdscr, &r, &s, tr, &ui, &v);
 		vw_set_view(&s, tr, &v);
 		doupdate();
-		int ch = wgetch(stdscr);
-		if (ch == ERR) {
-			if (++errors > 100)
-				break;
-			continue;
-		}
-		errors = 0;
+		int ch = vw_read_key();
+		if (ch < 0)
+			break;
 		if (ch == KEY_RESIZE)
 			continue;
 		unsigned f = lr_key(&r, &s, tr, ch);

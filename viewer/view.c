@@ -122,6 +122,16 @@ void vw_term_close(struct vw_term *vt)
 	vt->scr = NULL;
 }
 
+int vw_read_key(void)
+{
+	for (int errors = 0; errors < 100; errors++) {
+		int ch = wgetch(stdscr);
+		if (ch != ERR)
+			return ch;
+	}
+	return -1;
+}
+
 enum ld_status ld_view_trace(struct ld_trace *tr, struct ld_err *err)
 {
 	if (!tr || tr->n == 0)
@@ -138,17 +148,11 @@ enum ld_status ld_view_trace(struct ld_trace *tr, struct ld_err *err)
 	struct vw_ui ui;
 	vw_ui_setup(&ui);
 
-	int errors = 0;
 	for (;;) {
 		frame(&s, tr, &ui);
-		int ch = wgetch(stdscr);
-		if (ch == ERR) {
-			/* stdin gone (hangup): do not spin */
-			if (++errors > 100)
-				break;
-			continue;
-		}
-		errors = 0;
+		int ch = vw_read_key();
+		if (ch < 0)
+			break;
 		if (ch == KEY_RESIZE)
 			continue; /* LINES and COLS are new; the next frame lays out again */
 		if (handle_key(&s, tr, ch) & VW_F_QUIT)

@@ -48,4 +48,9 @@ struct vw_term {
 enum ld_status vw_term_open(struct vw_term *vt, const char *who, struct ld_err *err);
 void vw_term_close(struct vw_term *vt);
 
+/* The next key, waiting for one; KEY_RESIZE comes as a key (lay out
+ * again). -1 when stdin is gone: a hangup gives ERR forever, and the
+ * loop must end rather than spin. */
+int vw_read_key(void);
+
 #endif
