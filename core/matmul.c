@@ -65,7 +65,9 @@
  * one pass; Llama-3-8B shape at 85-106 GFLOP/s (2.4-3.0 s a pass); T = 1
  * at 20-26 GB/s of weights, the memory bandwidth. A tile alone, with its
  * data in L1, runs at ~90% of the FMA peak per cycle; fed from L2 and
- * memory, at 65-75%.
+ * memory, at 65-75%. llama.cpp (native build) in the same minutes: 1B
+ * 0.48-0.54 s and 8B 3.0-3.3 s for a pass with the last logits only
+ * (tests/bench/vs_llamacpp.sh).
  *
  * The scalar path does the same sums in plain C (a row widened block by
  * block, then one dot product per token): same results up to float

@@ -110,6 +110,17 @@ echo "== tokenizer"
 make --no-print-directory BUILD="$BUILD" "$BUILD/tests/bench/tok_bench" >/dev/null
 "$BUILD/tests/bench/tok_bench" | tee -a "$SUMMARY"
 
+# Optional: LLAMA_BENCH=/path/to/llama-bench times llama.cpp on the same
+# models, alternating with our forward pass (tests/bench/vs_llamacpp.sh).
+if [ -n "${LLAMA_BENCH:-}" ]; then
+	echo "== llama.cpp, same machine, same minutes"
+	models=1b
+	[ "${BENCH_8B:-0}" = 1 ] && models="1b 8b"
+	# shellcheck disable=SC2086  # models is a list
+	tests/bench/vs_llamacpp.sh "$BUILD" $models | tee "$OUT/vs_llamacpp.out"
+	grep '^vs llama.cpp' "$OUT/vs_llamacpp.out" >>"$SUMMARY" || true
+fi
+
 if [ -s "$SUMMARY" ]; then
 	echo "== summary ($SUMMARY)"
 	cat "$SUMMARY"
