@@ -5,10 +5,16 @@
  * start, page mapping, writing the file and unmapping. On a shared machine
  * the fastest pass is the one least slowed by neighbours.
  *
+ * Last, it says how much of the weights the kernel mapped in 2 MB pages
+ * (util.c asks for them): a file cached earlier in 4 KB pieces is read by
+ * the matmuls through 4 KB pages, and runs slower, until it is evicted.
+ *
  *   forward_bench MODEL_DIR GFLOP [REPEAT]
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "forward.h"
@@ -24,6 +30,35 @@ static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
 	return (x > y) - (x < y);
+}
+
+/* From /proc/self/smaps: the resident kB of this process's mappings of
+ * files under dir, and how many of them are mapped in 2 MB pages. Returns 0
+ * if smaps cannot be read (not Linux). */
+static int weight_pages(const char *dir, unsigned long long *rss_kb, unsigned long long *pmd_kb)
+{
+	char real[PATH_MAX], line[PATH_MAX + 128];
+	FILE *f = fopen("/proc/self/smaps", "r");
+	if (!f || !realpath(dir, real)) {
+		if (f)
+			fclose(f);
+		return 0;
+	}
+	size_t n = strlen(real);
+	int ours = 0;
+	unsigned long long kb;
+	*rss_kb = *pmd_kb = 0;
+	while (fgets(line, sizeof line, f)) {
+		char *path = strchr(line, '/');
+		if (strchr(line, '-') && strchr(line, '-') < strchr(line, ' ')) /* a mapping's first line */
+			ours = path && strncmp(path, real, n) == 0 && path[n] == '/';
+		else if (ours && sscanf(line, "Rss: %llu kB", &kb) == 1)
+			*rss_kb += kb;
+		else if (ours && sscanf(line, "FilePmdMapped: %llu kB", &kb) == 1)
+			*pmd_kb += kb;
+	}
+	fclose(f);
+	return 1;
 }
 
 int main(int argc, char **argv)
@@ -65,6 +100,14 @@ int main(int argc, char **argv)
 		printf("in-process forward, record %-4s  first %.3f s  median %.3f s  %.1f GFLOP/s  "
 		       "%.1f%% of 197  best %.3f s\n",
 		       names[k], first, med, gflop / med, 100 * gflop / med / 197, best);
+	}
+	unsigned long long rss, pmd;
+	if (weight_pages(argv[1], &rss, &pmd) && rss > 0) {
+		printf("weights in 2 MB pages: %.0f of %.0f MB mapped (%.0f%%)\n", pmd / 1024.0,
+		       rss / 1024.0, 100.0 * (double)pmd / (double)rss);
+		if (rss > 64 * 1024 && pmd < rss * 9 / 10) /* small files cannot have 2 MB pages */
+			printf("  (the rest was cached in small pieces before this run; to have it re-read\n"
+			       "   in 2 MB pages, drop it from the page cache: dd if=FILE iflag=nocache count=0)\n");
 	}
 	free(t);
 	ld_model_free(&m);
