@@ -312,6 +312,15 @@ static struct pane_geom geom(const struct lr_state *r, int lines, int width)
 	return g;
 }
 
+/* Blank rows [y, ymax) of the pane, width columns from the left edge, and
+ * nothing else: the viewer's pane to the right shares the window and keeps
+ * what it drew (wclrtobot would erase it too). */
+static void clear_rows(WINDOW *w, int y, int ymax, int width)
+{
+	for (; y < ymax; y++)
+		mvwhline(w, y, 0, ' ', width);
+}
+
 static void draw_pane(WINDOW *w, const struct lr_state *r, int lines, int width)
 {
 	const struct ls_lesson *L = r->L;
@@ -345,8 +354,7 @@ static void draw_pane(WINDOW *w, const struct lr_state *r, int lines, int width)
 	if (st->check.kind) {
 		if (y + need > ymax)
 			y = ymax - need > 0 ? ymax - need : 0;
-		wmove(w, y, 0);
-		wclrtobot(w);
+		clear_rows(w, y, ymax, width);
 		y++;
 		if (r->answering)
 			snprintf(fb, sizeof fb, "answer> %s_", r->answer);
@@ -357,8 +365,7 @@ static void draw_pane(WINDOW *w, const struct lr_state *r, int lines, int width)
 		wrap(w, &y, ymax, x, tw, A_BOLD, fb, 0);
 	} else if (r->feedback[0] && y + need > ymax) {
 		y = ymax - need + 2 > 0 ? ymax - need + 2 : 0;
-		wmove(w, y, 0);
-		wclrtobot(w);
+		clear_rows(w, y, ymax, width);
 	}
 	if (r->feedback[0])
 		wrap(w, &y, ymax, x, tw, r->fb_bad ? A_BOLD | A_UNDERLINE : A_BOLD, r->feedback, 0);

@@ -301,6 +301,7 @@ static void lesson_screen(void **state)
 	FRAME();
 	SEE("Checkpoint: how deep?");
 	SEE("layers.0.resid_out");
+	SEE("J/K layer"); /* the viewer's status line: the checkpoint line left it */
 	lr_key(&r, &s, &demo, '\n');
 	char wrong[16], right[16];
 	snprintf(right, sizeof right, "%d", demo.cfg.n_layers);
