@@ -815,35 +815,100 @@ static void strip(const char *s, char *buf, size_t size)
 	buf[n] = '\0';
 }
 
+/* s with the viewer's visible space (U+2423) turned back into ' ', into
+ * buf: the learner types " everything" for the token shown "␣everything". */
+static void unbox_spaces(const char *s, char *buf, size_t size)
+{
+	size_t o = 0;
+	while (*s && o + 1 < size) {
+		if (strncmp(s, "\xE2\x90\xA3", 3) == 0) {
+			buf[o++] = ' ';
+			s += 3;
+		} else {
+			buf[o++] = *s++;
+		}
+	}
+	buf[o] = '\0';
+}
+
+/* One number typed as a learner writes it: "500000", "500,000",
+ * "5e5", "8.0". 0 if s is that and nothing else. */
+static int one_number(const char *s, double *v)
+{
+	char buf[128];
+	size_t o = 0, group = 0;
+	int commas = 0;
+	for (const char *p = s; *p && o + 1 < sizeof buf; p++) {
+		if (*p == ',') {
+			/* a thousands separator: 1 to 3 digits before the first, 3 between */
+			if (group == 0 || group > 3 || (commas && group != 3))
+				return -1;
+			commas++;
+			group = 0;
+			continue;
+		}
+		group = isdigit((unsigned char)*p) ? group + 1 : 0;
+		buf[o++] = *p;
+	}
+	buf[o] = '\0';
+	if (commas && group != 3)
+		return -1;
+	char *end;
+	*v = strtod(buf, &end);
+	return end != buf && !*end ? 0 : -1;
+}
+
+/* The size of one unit in the last digit typed: "15.9" 0.1, "16" 1,
+ * "1e-5" 1e-5. A reading "to three digits" must be right in its digits. */
+static double last_digit(const char *s)
+{
+	int decimals = 0, dot = 0;
+	long ex = 0;
+	for (; *s && *s != 'e' && *s != 'E'; s++) {
+		if (*s == '.')
+			dot = 1;
+		else if (dot && isdigit((unsigned char)*s))
+			decimals++;
+	}
+	if (*s)
+		ex = strtol(s + 1, NULL, 10);
+	return pow(10.0, (double)(ex - decimals));
+}
+
 int ls_answer_ok(const struct ls_expect *e, const char *typed)
 {
 	long got[LD_MAX_DIMS + 2];
-	char a[128], b[128];
-	strip(typed, a, sizeof a);
+	char a[128], b[128], u[128];
+	double v;
+	unbox_spaces(typed, u, sizeof u);
+	strip(u, a, sizeof a);
 	if (!a[0])
 		return 0;
 	switch (e->type) {
 	case LS_ANS_INTS: {
 		int n = ints_of(a, got, LD_MAX_DIMS + 2);
-		if (n != e->n)
-			return 0;
+		if (n != e->n) /* one number may be written 500,000 or 5e5 or 8.0 */
+			return e->n == 1 && one_number(a, &v) == 0 && v == (double)e->ints[0];
 		for (int i = 0; i < n; i++)
 			if (got[i] != e->ints[i])
 				return 0;
 		return 1;
 	}
-	case LS_ANS_REAL: {
-		char *end;
-		double v = strtod(a, &end);
-		while (isspace((unsigned char)*end))
-			end++;
-		return end != a && !*end && fabs(v - e->real) <= 0.02 * fabs(e->real) + 1e-9;
-	}
+	case LS_ANS_REAL:
+		/* within 2%, and right to the last digit typed: 16.16 is not 15.905 */
+		return one_number(a, &v) == 0 && fabs(v - e->real) <= 0.02 * fabs(e->real) + 1e-9 &&
+		       fabs(v - e->real) <= last_digit(a) * (1 + 1e-9);
 	case LS_ANS_TOKEN: {
-		int n = ints_of(a, got, 2);
+		/* "14", "key 14", "token 296", or the text */
+		const char *p = a;
+		for (const char *w = "key\0token\0position\0pos\0id\0"; *w; w += strlen(w) + 1)
+			if (strncmp(a, w, strlen(w)) == 0 && (a[strlen(w)] == ' ' || a[strlen(w)] == '#'))
+				p = a + strlen(w) + 1;
+		int n = ints_of(p, got, 2);
 		if (n == 1 && got[0] == e->ints[0])
 			return 1;
-		strip(e->text, b, sizeof b);
+		unbox_spaces(e->text, u, sizeof u);
+		strip(u, b, sizeof b);
 		return b[0] && strcmp(a, b) == 0;
 	}
 	}

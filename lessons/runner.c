@@ -41,7 +41,10 @@ static void focus(const struct lr_state *r, struct vw_state *s, const struct ld_
 		           : strstr(t->axes, "query") && t->ndim > 1 ? t->shape[1] : tr->n_tokens;
 		token = n ? (long)n - 1 : 0;
 	}
-	vw_focus(s, tr, (size_t)idx, f->view, f->head, token, f->key);
+	/* a key the learner selected in an earlier step (M) would scroll the
+	 * columns to it; the step's view starts at key 0 unless it names one */
+	long key = f->key == -1 ? 0 : f->key;
+	vw_focus(s, tr, (size_t)idx, f->view, f->head, token, key);
 }
 
 static void go_step(struct lr_state *r, struct vw_state *s, const struct ld_trace *tr, size_t step)

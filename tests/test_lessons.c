@@ -205,6 +205,101 @@ static void answer_42(void **state)
 	ls_free(&L);
 }
 
+/* One check, parsed from a one-step lesson, computed on the demo. */
+static void expect_of(const char *check, struct ls_expect *e)
+{
+	char txt[256];
+	struct ls_lesson L;
+	struct ld_err err = {""};
+	snprintf(txt, sizeof txt, "title: t\nsummary: s\n== a\ntext\n@check %s\n@hint h\n", check);
+	assert_int_equal(ls_parse(&L, "x.txt", txt, strlen(txt), &err), LD_OK);
+	assert_int_equal(ls_expect(&L, &L.steps[0].check, &demo, e, &err), LD_OK);
+	ls_free(&L);
+}
+
+/* A number is typed as people write it: 500,000, 5e5, 8.0. */
+static void answer_number_formats(void **state)
+{
+	struct ls_expect e;
+	char s[64];
+	expect_of("config rope_theta", &e);
+	long th = (long)demo.cfg.rope_theta;
+	snprintf(s, sizeof s, "%ld,%03ld", th / 1000, th % 1000);
+	assert_true(ls_answer_ok(&e, s));
+	snprintf(s, sizeof s, "%.0e", demo.cfg.rope_theta);
+	assert_true(ls_answer_ok(&e, s));
+	snprintf(s, sizeof s, "%ld.0", th);
+	assert_true(ls_answer_ok(&e, s));
+	snprintf(s, sizeof s, "%ld,%02ld", th / 1000, (th % 1000) / 10); /* not a thousands group */
+	assert_false(ls_answer_ok(&e, s));
+	snprintf(s, sizeof s, "%ld", th + 1000);
+	assert_false(ls_answer_ok(&e, s));
+	expect_of("config rope_factor", &e);
+	snprintf(s, sizeof s, "%.1f", demo.cfg.rope_scaling.factor);
+	assert_true(ls_answer_ok(&e, s));
+	expect_of("shape embed", &e); /* a shape still needs every number */
+	snprintf(s, sizeof s, "%zu,%zu", point("embed")->shape[0], point("embed")->shape[1]);
+	assert_true(ls_answer_ok(&e, s));
+	snprintf(s, sizeof s, "%zu", point("embed")->shape[0] * 1000 + point("embed")->shape[1]);
+	assert_false(ls_answer_ok(&e, s));
+}
+
+/* "Read the value to three digits": another row's value within 2% but
+ * different in the digits typed is wrong. */
+static void answer_rms_digits(void **state)
+{
+	struct ls_expect e;
+	expect_of("rms layers.0.attn_rms last", &e);
+	const struct ld_tensor *t = point("layers.0.attn_rms");
+	size_t T = t->shape[0], near = 0;
+	double want = ld_tensor_get(t, T - 1);
+	char s[64], w[64];
+	snprintf(w, sizeof w, "%.2f", want);
+	assert_true(ls_answer_ok(&e, w));
+	snprintf(s, sizeof s, "%.3g", want);
+	assert_true(ls_answer_ok(&e, s));
+	snprintf(s, sizeof s, "%.1f", want);
+	assert_true(ls_answer_ok(&e, s));
+	for (size_t i = 0; i + 1 < T; i++) {
+		double x = ld_tensor_get(t, i);
+		snprintf(s, sizeof s, "%.2f", x);
+		if (fabs(x - want) > 0.02 * fabs(want) || strcmp(s, w) == 0)
+			continue;
+		near++;
+		if (ls_answer_ok(&e, s))
+			fail_msg("row %zu's %s accepted for the last row's %s", i, s, w);
+	}
+	assert_true(near > 0); /* the demo has such a row: the case is exercised */
+}
+
+/* Tokens are shown with a visible space (U+2423); the learner types a
+ * space, or nothing, or "key N". */
+static void answer_token_text(void **state)
+{
+	struct ls_expect e;
+	expect_of("argmax_key layers.2.probs 2 last", &e);
+	const char *tok = demo.token_str[e.ints[0]];
+	assert_non_null(strstr(tok, "\xE2\x90\xA3")); /* the case needs a spaced token */
+	char typed[128], s[64];
+	size_t o = 0;
+	for (const char *p = tok; *p && o + 1 < sizeof typed;)
+		if (strncmp(p, "\xE2\x90\xA3", 3) == 0) {
+			typed[o++] = ' ';
+			p += 3;
+		} else {
+			typed[o++] = *p++;
+		}
+	typed[o] = '\0';
+	assert_true(ls_answer_ok(&e, typed));
+	assert_true(ls_answer_ok(&e, tok));
+	snprintf(s, sizeof s, "key %ld", e.ints[0]);
+	assert_true(ls_answer_ok(&e, s));
+	snprintf(s, sizeof s, "key %ld", e.ints[0] + 1);
+	assert_false(ls_answer_ok(&e, s));
+	typed[o - 1] = '\0';
+	assert_false(ls_answer_ok(&e, typed));
+}
+
 static void bad_lessons(void **state)
 {
 	static const struct {
@@ -330,11 +425,51 @@ static void lesson_screen(void **state)
 	ls_free(&L);
 }
 
+/* A key selected in one step (M) does not scroll the next step's view
+ * away from the keys it asks about. */
+static void focus_resets_key(void **state)
+{
+	FILE *fo = fopen("/dev/null", "w"), *fi = fopen("/dev/null", "r");
+	SCREEN *scr = newterm("xterm-256color", fo, fi);
+	assert_non_null(scr);
+	set_term(scr);
+	resizeterm(40, 130);
+	struct vw_ui ui;
+	vw_ui_setup(&ui);
+	struct ls_lesson L;
+	struct ld_err err = {""};
+	const char *txt = "title: t\nsummary: s\n== a\ntext\n@focus layers.2.probs head=2 token=last view=grid\n"
+	                  "== b\ntext\n@focus layers.1.probs head=5 token=4 view=grid\n";
+	assert_int_equal(ls_parse(&L, "k.txt", txt, strlen(txt), &err), LD_OK);
+	struct vw_state s;
+	assert_int_equal(vw_state_init(&s, &demo), 0);
+	struct lr_state r;
+	lr_init(&r, &L, tl_tmp_path("key-progress"), &s, &demo);
+	static char text[40 * 600];
+	struct vw_view v;
+	FRAME();
+	lr_key(&r, &s, &demo, 'M'); /* the last row's largest key, off to the right */
+	FRAME();
+	assert_true(s.col0 > 0);
+	lr_key(&r, &s, &demo, '\n');
+	FRAME();
+	assert_int_equal(s.col0, 0);
+	SEE("0 <|begi"); /* key 0's column is on screen */
+	endwin();
+	delscreen(scr);
+	fclose(fo);
+	fclose(fi);
+	vw_state_free(&s);
+	ls_free(&L);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(every_lesson),   cmocka_unit_test(answer_42),     cmocka_unit_test(bad_lessons),
 		cmocka_unit_test(progress_roundtrip), cmocka_unit_test(lesson_screen),
+		cmocka_unit_test(answer_number_formats), cmocka_unit_test(answer_rms_digits),
+		cmocka_unit_test(answer_token_text), cmocka_unit_test(focus_resets_key),
 	};
 	return cmocka_run_group_tests(tests, load_demo, free_demo);
 }
