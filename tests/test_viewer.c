@@ -151,6 +151,11 @@ static void test_step_decode(void **state)
 	vw_apply(s, &f->tr, VW_A_PREV_STEP);
 	vw_apply(s, &f->tr, VW_A_PREV_STEP);
 	assert_string_equal(cur_name(s, &f->tr), "layers.1.probs");
+	/* before the prompt pass: no "step -1" */
+	vw_apply(s, &f->tr, VW_A_PREV_STEP);
+	assert_string_equal(cur_name(s, &f->tr), "layers.1.probs");
+	assert_non_null(strstr(s->msg, "prompt pass"));
+	assert_null(strstr(s->msg, "-1"));
 	/* rope_freqs exists only in the prompt pass */
 	vw_goto_index(s, &f->tr, idx(&f->tr, "rope_freqs"));
 	vw_apply(s, &f->tr, VW_A_NEXT_STEP);
@@ -388,6 +393,23 @@ static void test_axes_and_scroll(void **state)
 			best = c;
 	assert_int_equal(s->sel[VW_SLOT_VOCAB], best);
 	assert_true(s->col0 <= best && best < s->col0 + 5);
+	/* a and A on a 2-D tensor: no other axis to show; the window stays
+	 * where it was (it jumped back to row 0, column 0) and a message says
+	 * why nothing changed */
+	vw_apply(s, tr, VW_A_COL_LAST);
+	vw_apply(s, tr, VW_A_PAGE_DOWN);
+	size_t r0 = s->row0, c0 = s->col0;
+	assert_true(c0 > 0 && r0 > 0);
+	vw_apply(s, tr, VW_A_ROW_AXIS);
+	assert_int_equal(s->row_axis, 0);
+	assert_int_equal(s->col_axis, 1);
+	assert_int_equal(s->row0, r0);
+	assert_int_equal(s->col0, c0);
+	assert_non_null(strstr(s->msg, "x swaps"));
+	vw_apply(s, tr, VW_A_COL_AXIS);
+	assert_int_equal(s->col_axis, 1);
+	assert_int_equal(s->col0, c0);
+	assert_non_null(strstr(s->msg, "x swaps"));
 }
 
 static void test_mask(void **state)
@@ -499,6 +521,20 @@ static void test_fmt_num(void **state)
 	assert_string_equal(b, "-inf");
 	vw_fmt_cell(b, sizeof b, 8, 5, 123456789.0); /* an outlier: exponent */
 	assert_string_equal(b, "1.2346e8");
+	/* a value that is not zero never reads as zero: rope_freqs' smallest
+	 * speed (1.3e-6) among values up to 1 printed as "0.00000" */
+	vw_fmt_cell(b, sizeof b, 8, 5, 1.3e-6);
+	assert_true(strlen(b) <= 8);
+	assert_float_equal(atof(b), 1.3e-6, 1e-9);
+	vw_fmt_cell(b, sizeof b, 8, 5, -2.5e-7);
+	assert_true(strlen(b) <= 8);
+	assert_float_equal(atof(b), -2.5e-7, 1e-10);
+	vw_fmt_cell(b, sizeof b, 8, 5, 0.0);
+	assert_string_equal(b, "0.00000");
+	vw_fmt_cell(b, sizeof b, 8, 5, 0.000004); /* rounds to 0.00000 too */
+	assert_float_equal(atof(b), 4e-6, 1e-10);
+	vw_fmt_cell(b, sizeof b, 8, 5, 0.000006); /* rounds up to a digit: kept */
+	assert_string_equal(b, "0.00001");
 }
 
 static void test_names(void **state)
@@ -642,6 +678,19 @@ static void test_dump(void **state)
 			tr_want[k * 6 + q] = all[36 + q * 6 + k];
 	snprintf(path, sizeof path, "%s/layers.0.scores.head1.T.npy", dir);
 	check_npy(path, "(6, 6", tr_want, 36);
+
+	/* the overview of a tensor without heads shows its layer's probs:
+	 * that is what d and D write, not the attn_out behind it */
+	vw_goto_index(s, tr, idx(tr, "layers.0.attn_out"));
+	vw_apply(s, tr, VW_A_MODE_OVERVIEW);
+	assert_int_equal(s->mode, VW_MODE_OVERVIEW);
+	assert_int_equal(vw_dump(s, tr, 0, dir, msg, sizeof msg), 0);
+	assert_non_null(strstr(msg, "layers.0.probs.head1.npy"));
+	snprintf(path, sizeof path, "%s/layers.0.probs.head1.npy", dir);
+	check_npy(path, "(6, 6", (const float *)tr->t[idx(tr, "layers.0.probs")].data + 36, 36);
+	assert_int_equal(vw_dump(s, tr, 1, dir, msg, sizeof msg), 0);
+	assert_non_null(strstr(msg, "layers.0.probs.npy"));
+	vw_apply(s, tr, VW_A_MODE_GRID);
 
 	/* a write error is a message, not a crash */
 	snprintf(path, sizeof path, "%s/missing/dir", dir);

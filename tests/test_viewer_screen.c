@@ -87,6 +87,18 @@ static const char *frame(struct fx *f, int lines, int cols)
 	return f->text;
 }
 
+/* Screen row y of the last frame's text. */
+static const char *row_at(const char *text, int y, char *buf, size_t size)
+{
+	for (; y > 0 && text; y--)
+		if ((text = strchr(text, '\n')))
+			text++;
+	if (!text)
+		return NULL;
+	snprintf(buf, size, "%.*s", (int)strcspn(text, "\n"), text);
+	return buf;
+}
+
 /* The screen row holding needle, or NULL. */
 static const char *row_with(const char *text, const char *needle, char *buf, size_t size)
 {
@@ -329,6 +341,14 @@ static void test_small_terminals(void **state)
 	}
 	golden("too-small-20x8", frame(f, 8, 20));
 	SEE(f->text, "20x8");
+	/* 10x5: the message wraps at its spaces instead of being cut */
+	t = frame(f, 5, 10);
+	SEE(t, "terminal");
+	SEE(t, "too small");
+	SEE(t, "10x5,");
+	SEE(t, "40x12");
+	SEE(t, "q quits");
+	assert_null(strstr(t, "terminal t\n"));
 	SEE(frame(f, 24, 80), "heatmap  query x key");
 }
 
@@ -405,6 +425,181 @@ static void test_resize(void **state)
 	assert_true(f->view.cols >= 1 && f->view.cols < cols80);
 }
 
+/* Replace the fixture's trace by another synthetic one. */
+static void use_synth(struct fx *f, const struct vw_synth *o)
+{
+	struct ld_err err = {""};
+	vw_state_free(&f->s);
+	ld_trace_free(&f->tr);
+	assert_int_equal(vw_synth_trace(&f->tr, o, &err), LD_OK);
+	assert_int_equal(vw_state_init(&f->s, &f->tr), 0);
+}
+
+/* 32 heads (Llama 3 8B) in the overview: one column of 32 tiles never
+ * fits, four columns of 8 do. The tiling search used to stop at the
+ * first column count that failed and always said "too many heads". */
+static void test_overview_32_heads(void **state)
+{
+	struct fx *f = *state;
+	struct vw_synth o = {1, 64, 32, 8, 2, 32, 64, 17, 0, 3, -1};
+	use_synth(f, &o);
+	go(f, "layers.0.scores");
+	vw_apply(&f->s, &f->tr, VW_A_MODE_OVERVIEW);
+	assert_int_equal(f->s.mode, VW_MODE_OVERVIEW);
+	static const int sizes[3][2] = {{24, 80}, {48, 160}, {60, 200}};
+	for (int k = 0; k < 3; k++) {
+		const char *t = frame(f, sizes[k][0], sizes[k][1]);
+		if (strstr(t, "too many heads"))
+			fail_msg("%dx%d: no tiling found:\n%s", sizes[k][1], sizes[k][0], t);
+		/* tiles too narrow for "head 31" are labelled "31" */
+		SEE(t, k ? "head 31" : " 31 ");
+	}
+	go(f, "layers.0.q");
+	const char *t = frame(f, 60, 200);
+	assert_null(strstr(t, "too many heads"));
+	SEE(t, " 31 ");
+}
+
+/* Heatmap index labels are wider than a 2-column cell: the selected
+ * column's label must stay whole, not be overwritten by its neighbour's
+ * ("104" then "105" two columns on read "10105"), and a label at the right
+ * edge must not be cut to a different number. */
+static void test_heatmap_index_labels(void **state)
+{
+	struct fx *f = *state;
+	char row[1024];
+	go(f, "logits"); /* token 17 x vocab 300: index labels at 80x24 */
+	vw_apply(&f->s, &f->tr, VW_A_MODE_HEAT);
+	frame(f, 24, 80);
+	f->s.sel[VW_SLOT_VOCAB] = 104;
+	f->s.col0 = 100;
+	const char *t = frame(f, 24, 80);
+	int px = 80 / 5 + 1;
+	assert_non_null(row_at(t, 4, row, sizeof row)); /* under the 4 header lines */
+	const char *lab = row + px;
+	if (!strstr(lab, " 104 "))
+		fail_msg("label row \"%s\" lacks the selected column's \"104\"", row);
+	assert_null(strstr(lab, "10105"));
+	/* every number on the label row is a visible column's whole index */
+	size_t c0 = 100, ncols = f->view.cols;
+	for (const char *p = lab; *p;) {
+		if (*p < '0' || *p > '9') {
+			p++;
+			continue;
+		}
+		char *end;
+		unsigned long v = strtoul(p, &end, 10);
+		if (v < c0 || v >= c0 + ncols)
+			fail_msg("label row \"%s\": %lu is not a column on screen", row, v);
+		p = end;
+	}
+	/* the row axis name does not run into the first column's label: a
+	 * decode step's 1 x 18 scores in a trace without token strings (a
+	 * model given as ids) have one-digit row labels */
+	go(f, "step.1.layers.0.scores");
+	char **ts = f->tr.token_str;
+	f->tr.token_str = NULL;
+	t = frame(f, 24, 80);
+	f->tr.token_str = ts;
+	assert_non_null(row_at(t, 4, row, sizeof row));
+	if (strstr(row, "qu0") || !strstr(row, "q 0"))
+		fail_msg("label row \"%s\": the axis name runs into the labels", row);
+	go(f, "logits");
+	frame(f, 24, 80);
+
+	/* the last columns: 295 at the right edge is shown whole or not at all */
+	vw_apply(&f->s, &f->tr, VW_A_COL_LAST);
+	f->s.sel[VW_SLOT_VOCAB] = 299;
+	t = frame(f, 24, 80);
+	assert_non_null(row_at(t, 4, row, sizeof row));
+	SEE(row, "299");
+	c0 = 300 - f->view.cols;
+	for (const char *p = row + px; *p;) {
+		if (*p < '0' || *p > '9') {
+			p++;
+			continue;
+		}
+		char *end;
+		unsigned long v = strtoul(p, &end, 10);
+		if (v < c0 || v >= 300)
+			fail_msg("label row \"%s\": %lu is not a column on screen", row, v);
+		p = end;
+	}
+}
+
+/* The status line names the token the screen shows: a decode step's
+ * tensors have one query row, so a selection of token 16 in the prompt
+ * is token 0 there (the generated token), not "tok 16" with no string. */
+static void test_status_token_in_step(void **state)
+{
+	struct fx *f = *state;
+	go(f, "layers.0.scores");
+	for (int i = 0; i < 16; i++)
+		vw_apply(&f->s, &f->tr, VW_A_NEXT_TOKEN);
+	SEE(frame(f, 24, 80), "tok 16 '");
+	vw_apply(&f->s, &f->tr, VW_A_NEXT_STEP);
+	assert_string_equal(f->tr.t[f->s.cur].name, "step.1.layers.0.scores");
+	char where[256], want[64];
+	vw_status_where(&f->s, &f->tr, where, sizeof where);
+	snprintf(want, sizeof want, "tok 0 '%s'", vw_token_str(&f->tr, f->tr.n_tokens));
+	if (!strstr(where, want))
+		fail_msg("status \"%s\" lacks \"%s\"", where, want);
+	/* back in the prompt the selection is still token 16 */
+	vw_apply(&f->s, &f->tr, VW_A_PREV_STEP);
+	vw_status_where(&f->s, &f->tr, where, sizeof where);
+	assert_non_null(strstr(where, "tok 16 '"));
+}
+
+/* A message too long for the space after the location is moved left over
+ * it, but keeps a space between the two ("tok 0no NaN" before). */
+static void test_status_message_gap(void **state)
+{
+	struct fx *f = *state;
+	char where[256], row[1024];
+	go(f, "layers.0.scores");
+	vw_status_where(&f->s, &f->tr, where, sizeof where);
+	int len = 80 - (int)strlen(where) + 3; /* overlaps the location */
+	char msg[128];
+	memset(msg, 'm', (size_t)len);
+	memcpy(msg, "MSG", 3);
+	msg[len] = '\0';
+	vw_set_msg(&f->s, 0, "%s", msg);
+	const char *t = frame(f, 24, 80);
+	assert_non_null(row_with(t, "MSG", row, sizeof row));
+	const char *m = strstr(row, "MSG");
+	assert_true(m > row);
+	if (m[-1] != ' ')
+		fail_msg("status row \"%s\": no space before the message", row);
+	SEE(row, msg);
+}
+
+/* The help at the smallest size (40 columns): the keys' explanations wrap
+ * under themselves instead of being cut ("previous tensor with a NaN or
+ * In"). Every word of every key line shows up on some page. */
+static void test_help_narrow(void **state)
+{
+	struct fx *f = *state;
+	static char all[64 * 1024];
+	size_t o = 0;
+	vw_apply(&f->s, &f->tr, VW_A_HELP);
+	for (int page = 0; page < 40; page++) {
+		const char *t = frame(f, 12, 40);
+		o += (size_t)snprintf(all + o, sizeof all - o, "%s", t);
+		vw_apply(&f->s, &f->tr, VW_A_PAGE_DOWN);
+	}
+	SEE(all, "excepted)");          /* "next tensor with a NaN or Inf (the mask's -inf excepted)" */
+	SEE(all, "layers.4.scores)");   /* "same point, next layer (layers.3.scores -> layers.4.scores)" */
+	SEE(all, "ASCII");              /* "pictures: 256 colours, 8 colours, shades, ASCII" */
+	/* each word of each key line, in order, on the screens */
+	for (size_t i = 0; i < vw_help_count(); i++) {
+		char line[256];
+		vw_help_line(i, line, sizeof line);
+		for (char *w = strtok(line, " "); w; w = strtok(NULL, " "))
+			if (!strstr(all, w))
+				fail_msg("help at 40 columns lacks \"%s\" (line %zu)", w, i);
+	}
+}
+
 /* Key-to-frame time on the shapes of Llama 3 8B with 17 tokens (about
  * 160 MB of tensors). Skipped under the sanitizers, which time themselves. */
 static void test_frame_time_8b(void **state)
@@ -453,6 +648,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_palettes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prompt_and_messages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resize, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_overview_32_heads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_heatmap_index_labels, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status_token_in_step, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status_message_gap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_help_narrow, setup, teardown),
 		cmocka_unit_test(test_frame_time_8b),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

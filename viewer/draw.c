@@ -725,7 +725,22 @@ static void draw_heat(WINDOW *w, const struct vw_state *s, const struct ld_trace
 	const size_t r0 = win.r0, c0 = win.c0, rsel = win.rsel, csel = win.csel;
 	char buf[160], tok[160];
 
-	put(w, y0, x0, lw, role(ui, VW_C_LABEL), sl.row_axis >= 0 ? sl.ax.name[sl.row_axis] : "");
+	/* index labels are wider than a cell: the selected column's goes
+	 * first, kept inside the pane, and the others (every fifth) only where
+	 * they fit whole without touching it: 4219 next to 4220 would read
+	 * "424220", and 128255 cut at the edge "128" */
+	int right = x0 + pw, sel_a = -1, sel_b = -1;
+	if (!(ctok && lab_h > 1) && csel != (size_t)-1 && csel >= c0 && csel - c0 < vcols && csel < sl.ncols) {
+		int len = digits(csel);
+		sel_a = x0 + lw + (int)(csel - c0) * cw;
+		if (sel_a + len > right)
+			sel_a = right - len;
+		if (sel_a < x0 + lw)
+			sel_a = x0 + lw;
+		sel_b = sel_a + len;
+	}
+	/* the row axis name stops a column short: "qu0" read as a label */
+	put(w, y0, x0, lw - 1, role(ui, VW_C_LABEL), sl.row_axis >= 0 ? sl.ax.name[sl.row_axis] : "");
 	for (size_t j = 0; j < vcols && c0 + j < sl.ncols; j++) {
 		size_t c = c0 + j;
 		int cx = x0 + lw + (int)j * cw;
@@ -750,9 +765,16 @@ static void draw_heat(WINDOW *w, const struct vw_state *s, const struct ld_trace
 				put(w, y0 + k, cx, 1, a, buf);
 				p += n;
 			}
-		} else if (c % 5 == 0 || c == csel) {
+		} else if (c == csel) {
 			snprintf(buf, sizeof buf, "%zu", c);
-			put(w, y0 + lab_h - 1, cx, (int)(pw - lw - (int)j * cw), a, buf);
+			put(w, y0 + lab_h - 1, sel_a, right - sel_a, a, buf);
+		} else if (c % 5 == 0) {
+			/* whole, inside the pane, a space away from the selected one */
+			int len = digits(c);
+			if (cx + len <= right && (sel_a < 0 || cx + len < sel_a || cx > sel_b)) {
+				snprintf(buf, sizeof buf, "%zu", c);
+				put(w, y0 + lab_h - 1, cx, len, a, buf);
+			}
 		}
 	}
 	int ry = y0 + lab_h;
@@ -802,8 +824,12 @@ static void draw_overview(WINDOW *w, const struct vw_state *s, const struct ld_t
 	for (size_t c = 1; c <= nh; c++) {
 		size_t r = (nh + c - 1) / c, empty = r * c - nh;
 		int tw = (pw - (int)(c - 1)) / (int)c, th = h / (int)r - 1;
-		if (tw < 2 || th < 1)
+		/* more columns narrow the tiles but free rows: 32 heads in
+		 * one column never fit, in four they may */
+		if (tw < 2)
 			break;
+		if (th < 1)
+			continue;
 		double fx = (double)tw / (double)(sl.ncols ? sl.ncols : 1);
 		double fy = (double)th / (double)(sl.nrows ? sl.nrows : 1);
 		double f = fx < fy ? fx : fy;
@@ -833,6 +859,8 @@ static void draw_overview(WINDOW *w, const struct vw_state *s, const struct ld_t
 		int tx = x0 + (int)(hd % tc) * (tw + 1), ty = y0 + (int)(hd / tc) * (th + 1);
 		char lab[32];
 		snprintf(lab, sizeof lab, "%s %zu", sl.ax.kv[dh] ? "kv" : "head", hd);
+		if ((int)strlen(lab) > tw) /* narrow tiles (32 heads): the number alone */
+			snprintf(lab, sizeof lab, "%zu", hd);
 		put(w, ty, tx, tw, hd == sel ? role(ui, VW_C_SEL) : role(ui, VW_C_LABEL), lab);
 		size_t base = sl.base - sl.fixed[dh] * stride[dh] + hd * stride[dh];
 		for (size_t i = 0; i < ch; i++) {
@@ -953,10 +981,35 @@ static size_t help_text(const struct vw_state *s, const struct ld_trace *tr, int
 	}
 	if (line++ == want)
 		snprintf(buf, size, "%s", "");
+	/* the keys' lines, wrapped under their text on a narrow screen (flush
+	 * left when even that would leave too little room) */
+	const int indent = width >= 40 ? 19 : 0; /* "  " + 16 for the keys + " " */
 	size_t nk = vw_help_count();
-	for (size_t i = 0; i < nk; i++)
-		if (line++ == want)
-			vw_help_line(i, buf, size);
+	for (size_t i = 0; i < nk; i++) {
+		char kl[512];
+		vw_help_line(i, kl, sizeof kl);
+		const char *q = kl;
+		int first = 1;
+		do {
+			int n = (int)strlen(q), room = width - (first ? 0 : indent);
+			if (room < 1)
+				room = 1; /* always move on */
+			if (n > room) {
+				int min = first ? indent : 1;
+				n = room;
+				while (n > min && q[n] != ' ')
+					n--;
+				if (n <= min)
+					n = room;
+			}
+			if (line++ == want)
+				snprintf(buf, size, "%*s%.*s", first ? 0 : indent, "", n, q);
+			q += n;
+			while (*q == ' ')
+				q++;
+			first = 0;
+		} while (*q);
+	}
 	return line;
 }
 
@@ -997,7 +1050,13 @@ void vw_status_where(const struct vw_state *s, const struct ld_trace *tr, char *
 		o += (size_t)snprintf(buf + o, size - o, "  head %zu/%zu", hd < nh ? hd : nh - 1, nh);
 	if (vw_kv_group(tr) > 1 && o < size)
 		o += (size_t)snprintf(buf + o, size - o, " kv %zu", (hd < nh ? hd : nh - 1) / vw_kv_group(tr));
+	/* the token the screen shows: a decode step has one query row */
 	size_t tk = s->sel[VW_SLOT_TOKEN];
+	struct vw_axes ax;
+	vw_axes_parse(t, &ax);
+	int dt = vw_axes_find(&ax, VW_SLOT_TOKEN);
+	if (dt >= 0)
+		tk = vw_sel_index(s, tr, t, &ax, dt);
 	if (o < size) {
 		o += (size_t)snprintf(buf + o, size - o, "  tok %zu", tk);
 		const char *ts = vw_token_str(tr, vw_axis_pos(tr, t, VW_SLOT_TOKEN, 0) + tk);
@@ -1095,8 +1154,15 @@ static void draw_status(WINDOW *w, const struct vw_state *s, const struct ld_tra
 		attr_t a = s->msg_err ? role(ui, VW_C_BAD) : base | A_BOLD;
 		/* a message wins over the location when space is short */
 		int x = used + 2;
-		if ((int)strlen(s->msg) > cols - x)
+		if ((int)strlen(s->msg) > cols - x) {
 			x = cols - (int)strlen(s->msg) > 0 ? cols - (int)strlen(s->msg) : 0;
+			/* cut the location a space before it ("tok 0no NaN" otherwise) */
+			if (x > 0) {
+				wattrset(w, base);
+				mvwhline(w, y, x - 1, ' ', cols - x + 1);
+				wattrset(w, A_NORMAL);
+			}
+		}
 		put(w, y, x, cols - x, a, s->msg);
 		return;
 	}
@@ -1122,11 +1188,32 @@ static void draw_too_small(WINDOW *w, int lines, int cols)
 	char l2[64];
 	snprintf(l2, sizeof l2, "%dx%d, need %dx%d", cols, lines, VW_MIN_COLS, VW_MIN_LINES);
 	const char *msg[] = {"terminal too small", l2, "q quits"};
-	int n = 3, y0 = lines > n ? (lines - n) / 2 : 0;
+	/* a line wider than the terminal wraps at its spaces (10x5 would
+	 * read "terminal t" and "10x5, need") */
+	char out[8][64];
+	int n = 0;
+	for (int i = 0; i < 3; i++) {
+		const char *p = msg[i];
+		while (*p && n < 8) {
+			int len = (int)strlen(p);
+			if (len > cols) {
+				len = cols;
+				while (len > 0 && p[len] != ' ')
+					len--;
+				if (len == 0)
+					len = cols;
+			}
+			snprintf(out[n++], sizeof out[0], "%.*s", len, p);
+			p += len;
+			while (*p == ' ')
+				p++;
+		}
+	}
+	int y0 = lines > n ? (lines - n) / 2 : 0;
 	for (int i = 0; i < n && y0 + i < lines; i++) {
-		int len = (int)strlen(msg[i]);
+		int len = (int)strlen(out[i]);
 		int x = cols > len ? (cols - len) / 2 : 0;
-		put(w, y0 + i, x, cols - x, A_NORMAL, msg[i]);
+		put(w, y0 + i, x, cols - x, A_NORMAL, out[i]);
 	}
 }
 

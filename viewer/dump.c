@@ -36,8 +36,10 @@ void vw_dump_stem(const struct vw_slice *sl, int whole, char *buf, size_t size)
 int vw_dump(const struct vw_state *s, const struct ld_trace *tr, int whole, const char *dir, char *msg,
             size_t size)
 {
+	/* what the screen shows: in the overview of a tensor without heads,
+	 * that is its layer's probs */
 	struct vw_slice sl;
-	vw_slice_of(s, tr, s->cur, &sl);
+	vw_slice_of(s, tr, vw_view_target(s, tr), &sl);
 	const struct ld_tensor *t = sl.t;
 	struct ld_dump_view v = ld_dump_view_of(t);
 	size_t shape[2];

@@ -384,6 +384,10 @@ static unsigned step_decode(struct vw_state *s, const struct ld_trace *tr, int d
 {
 	const struct ld_tensor *t = &tr->t[s->cur];
 	long j = find_point(tr, t->point, t->step + delta, t->layer);
+	if (j < 0 && t->step + delta < 0) {
+		vw_set_msg(s, 0, "%s is in the prompt pass: no earlier step", t->name);
+		return VW_F_REDRAW;
+	}
 	if (j < 0) {
 		vw_set_msg(s, 0, "%s: no %s step %d", t->name, delta > 0 ? "decode" : "earlier",
 		           t->step + delta);
@@ -523,6 +527,11 @@ static unsigned cycle_axis(struct vw_state *s, const struct ld_trace *tr, int wh
 	do
 		a = (a + 1) % n;
 	while (a == other);
+	if (a == *mine) { /* two axes: nothing to cycle to; keep the scroll */
+		vw_set_msg(s, 0, "%s has no other axis for the %s; x swaps rows and columns", t->name,
+		           which ? "columns" : "rows");
+		return VW_F_REDRAW;
+	}
 	*mine = a;
 	s->row0 = s->col0 = 0;
 	show_selection(s, tr);

@@ -199,7 +199,9 @@ int vw_fmt_cell(char *buf, size_t size, int width, int dec, double v)
 {
 	if (dec >= 0 && isfinite(v)) {
 		int n = snprintf(buf, size, "%.*f", dec, v);
-		if (n > 0 && n <= width)
+		/* a value that is not zero never reads as one: rope_freqs' 1.3e-6
+		 * at 5 decimals would print "0.00000" */
+		if (n > 0 && n <= width && (v == 0 || strpbrk(buf, "123456789")))
 			return n;
 	}
 	return vw_fmt_num(buf, size, width, v);

@@ -13,7 +13,8 @@
  * when rows and columns are swapped). */
 void vw_dump_stem(const struct vw_slice *sl, int whole, char *buf, size_t size);
 
-/* Write <stem>.npy and <stem>.csv in dir (stem-1, stem-2, ... when taken).
+/* Write the tensor the main pane shows (vw_view_target), or its slice, as
+ * <stem>.npy and <stem>.csv in dir (stem-1, stem-2, ... when taken).
  * On success returns 0 and puts "wrote ..." in msg; on failure returns -1
  * with the reason in msg. Never fatal. */
 int vw_dump(const struct vw_state *s, const struct ld_trace *tr, int whole, const char *dir, char *msg,

@@ -74,8 +74,8 @@ int vw_fmt_num(char *buf, size_t size, int width, double v);
  * or -1 when the range needs exponents. */
 int vw_grid_decimals(const struct ld_stats *st, int width);
 
-/* Format v with dec decimals (dec >= 0) if it fits in width, else as
- * vw_fmt_num. */
+/* Format v with dec decimals (dec >= 0) if it fits in width and does not
+ * round a non-zero value to zero, else as vw_fmt_num. */
 int vw_fmt_cell(char *buf, size_t size, int width, int dec, double v);
 
 /* Display string of the token at position pos (prompt then generated), or NULL. */
