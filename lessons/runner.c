@@ -172,7 +172,8 @@ unsigned lr_key(struct lr_state *r, struct vw_state *s, const struct ld_trace *t
 		return VW_F_REDRAW;
 	case VW_A_LESSON_TEXT_DOWN: {
 		/* the text pane; the limit is the terminal's (LINES x COLS) */
-		int most = LINES > 0 && COLS > 0 ? geom(r, LINES, lr_pane_width(COLS)).maxskip : 1 << 20;
+		struct lr_layout lay = lr_layout(LINES, COLS);
+		int most = lay.pane_lines > 0 ? geom(r, lay.pane_lines, lay.pane_cols).maxskip : 1 << 20;
 		if (r->scroll < most)
 			r->scroll++;
 		else
@@ -207,6 +208,28 @@ int lr_pane_width(int cols)
 	if (w > 64)
 		w = 64;
 	return w;
+}
+
+enum { LR_MIN_LINES = 8, LR_MIN_COLS = 30 }; /* the least the lesson pane is drawn in */
+
+/* Where the lesson pane and the viewer go on a lines x cols screen: side by
+ * side when both fit; on a narrow screen the lesson above the viewer; on a
+ * small one the lesson alone, its last row saying what size shows both. */
+struct lr_layout lr_layout(int lines, int cols)
+{
+	struct lr_layout L = {0};
+	int pw = lr_pane_width(cols);
+	if (lines >= VW_MIN_LINES && cols - pw - 1 >= VW_MIN_COLS) {
+		L.pane_lines = lines, L.pane_cols = pw;
+		L.vy = 0, L.vx = pw + 1, L.vlines = lines, L.vcols = cols - pw - 1;
+	} else if (cols >= VW_MIN_COLS && lines >= LR_MIN_LINES + 1 + VW_MIN_LINES) {
+		int vl = lines / 2 > VW_MIN_LINES ? lines / 2 : VW_MIN_LINES;
+		L.pane_lines = lines - vl - 1, L.pane_cols = cols;
+		L.vy = lines - vl, L.vx = 0, L.vlines = vl, L.vcols = cols;
+	} else if (cols >= LR_MIN_COLS && lines >= LR_MIN_LINES + 1) {
+		L.pane_lines = lines - 1, L.pane_cols = cols; /* the last row: the note */
+	}
+	return L;
 }
 
 /* Write s word-wrapped into width columns from line *y (stopping at
@@ -388,20 +411,38 @@ void lr_draw(WINDOW *w, const struct lr_state *r, const struct vw_state *s, cons
 	int lines, cols;
 	getmaxyx(w, lines, cols);
 	werase(w);
-	int pw = lr_pane_width(cols);
-	if (lines < VW_MIN_LINES || cols - pw - 1 < VW_MIN_COLS) {
-		/* too narrow for both: the viewer's own small-terminal message */
+	struct lr_layout L = lr_layout(lines, cols);
+	if (L.pane_lines == 0) {
+		/* too small for the lesson too: the viewer's small-terminal message */
 		vw_draw(w, s, tr, ui, out);
 		return;
 	}
-	WINDOW *right = derwin(w, lines, cols - pw - 1, 0, pw + 1);
-	if (right) {
-		vw_draw(right, s, tr, ui, out);
-		delwin(right);
+	if (L.vlines > 0) {
+		WINDOW *right = derwin(w, L.vlines, L.vcols, L.vy, L.vx);
+		if (right) {
+			vw_draw(right, s, tr, ui, out);
+			delwin(right);
+		}
+	} else {
+		/* the viewer is not drawn: its page sizes stay as they were */
+		*out = (struct vw_view){s->view_rows, s->view_cols, s->page_lines, s->total_lines};
 	}
-	draw_pane(w, r, lines, pw);
+	draw_pane(w, r, L.pane_lines, L.pane_cols);
 	wattrset(w, A_NORMAL);
-	mvwvline(w, 0, pw, ACS_VLINE, lines);
+	if (L.vx > 0) {
+		mvwvline(w, 0, L.pane_cols, ACS_VLINE, lines);
+	} else if (L.vy > 0) {
+		mvwhline(w, L.pane_lines, 0, ACS_HLINE, cols);
+	} else {
+		/* the lesson alone: the smallest terminal that shows the tensors */
+		int need = VW_MIN_COLS;
+		while (need - lr_pane_width(need) - 1 < VW_MIN_COLS)
+			need++;
+		char note[96];
+		snprintf(note, sizeof note, "tensors hidden: need %dx%d (or %dx%d)",
+		         VW_MIN_COLS, LR_MIN_LINES + 1 + VW_MIN_LINES, need, VW_MIN_LINES);
+		mvwaddnstr(w, lines - 1, 1, note, cols - 2);
+	}
 	touchwin(w);
 	wnoutrefresh(w);
 }

@@ -34,10 +34,19 @@ void lr_init(struct lr_state *r, const struct ls_lesson *L, const char *progress
  * else the viewer's own keys. Returns vw_apply-style flags. */
 unsigned lr_key(struct lr_state *r, struct vw_state *s, const struct ld_trace *tr, int ch);
 
-/* Width of the text pane for a terminal cols wide. */
+/* Width of the text pane for a terminal cols wide, beside the viewer. */
 int lr_pane_width(int cols);
 
-/* A whole frame into w: text pane on the left, the viewer on the right. */
+/* A frame's layout: the lesson pane at the top left, pane_lines x
+ * pane_cols (0 x 0: too small, the viewer's small-terminal message shows),
+ * and the viewer at (vy, vx), vlines x vcols (0 lines: not shown). */
+struct lr_layout {
+	int pane_lines, pane_cols;
+	int vy, vx, vlines, vcols;
+};
+struct lr_layout lr_layout(int lines, int cols);
+
+/* A whole frame into w, laid out by lr_layout: the text pane and the viewer. */
 void lr_draw(WINDOW *w, const struct lr_state *r, const struct vw_state *s, const struct ld_trace *tr,
              const struct vw_ui *ui, struct vw_view *out);
 

@@ -417,6 +417,20 @@ static void lesson_screen(void **state)
 	ls_progress_get(prog, "01-glance", &p);
 	assert_int_equal(p.step, 2);
 	assert_true(p.passed & (1u << 2));
+	/* narrower than the two side by side: the lesson above the viewer ... */
+	resizeterm(30, 60);
+	FRAME();
+	SEE("The model at a glance");
+	SEE("Enter next");
+	SEE("layers.0.resid_out  x = x + ffn_out"); /* the viewer's header */
+	/* ... and on a small screen the lesson alone, saying what shows both */
+	resizeterm(20, 60);
+	FRAME();
+	SEE("The model at a glance");
+	SEE("Enter next");
+	SEE("tensors hidden: need 40x21 (or 71x12)");
+	if (strstr(text, "layers.0.resid_out  x ="))
+		fail_msg("the viewer is drawn on a 60x20 screen:\n%s", text);
 	endwin();
 	delscreen(scr);
 	fclose(fo);
