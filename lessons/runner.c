@@ -96,9 +96,13 @@ static void submit(struct lr_state *r, const struct ld_trace *tr)
 		r->fb_bad = 0;
 		save(r);
 	} else {
-		snprintf(r->feedback, sizeof r->feedback, "Not \"%s\". Hint: %s", r->answer, st->hint);
+		/* the answer line closes: hints send the learner to the viewer's
+		 * keys (t, M, ...), which the line would take as typing */
+		snprintf(r->feedback, sizeof r->feedback, "Not \"%s\". Hint: %s (Enter: answer again)",
+		         r->answer, st->hint);
 		r->fb_bad = 1;
 		r->answer[0] = '\0';
+		r->answering = 0;
 	}
 }
 
@@ -152,7 +156,8 @@ unsigned lr_key(struct lr_state *r, struct vw_state *s, const struct ld_trace *t
 		if (st->check.kind && !passed(r, r->step)) {
 			r->answering = 1;
 			r->answer[0] = '\0';
-			r->feedback[0] = '\0';
+			if (!r->fb_bad) /* a miss's hint stays up while the learner tries again */
+				r->feedback[0] = '\0';
 		} else if (r->step + 1 < r->L->n_steps) {
 			go_step(r, s, tr, r->step + 1);
 		} else {

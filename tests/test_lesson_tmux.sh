@@ -50,6 +50,8 @@ check "answer line" "answer> _"
 tmux send-keys -t "$sess" -l "$((layers + 1))"
 tmux send-keys -t "$sess" Enter
 check "wrong answer gets a hint" "Hint: Count the layers"
+tmux send-keys -t "$sess" Enter
+check "answer line again" "answer> _"
 tmux send-keys -t "$sess" -l "$layers"
 tmux send-keys -t "$sess" Enter
 check "right answer" "Right: $layers"
