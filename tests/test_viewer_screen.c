@@ -600,6 +600,27 @@ static void test_help_narrow(void **state)
 	}
 }
 
+/* The help screen lists the model's config by config.json's names, each
+ * name next to its value (lessons ask for rms_norm_eps and rope_theta). */
+static void test_help_config(void **state)
+{
+	struct fx *f = *state;
+	char want[64];
+	vw_apply(&f->s, &f->tr, VW_A_HELP);
+	for (int cols = 40; cols <= 120; cols += 80) {
+		const char *t = frame(f, 40, cols);
+		SEE(t, "model config (config.json):");
+		snprintf(want, sizeof want, "rms_norm_eps %g", f->tr.cfg.norm_eps);
+		SEE(t, want);
+		snprintf(want, sizeof want, "rope_theta %g", f->tr.cfg.rope_theta);
+		SEE(t, want);
+		snprintf(want, sizeof want, "vocab_size %d", f->tr.cfg.vocab_size);
+		SEE(t, want);
+		snprintf(want, sizeof want, "num_key_value_heads %d", f->tr.cfg.n_kv_heads);
+		SEE(t, want);
+	}
+}
+
 /* Key-to-frame time on the shapes of Llama 3 8B with 17 tokens (about
  * 160 MB of tensors). Skipped under the sanitizers, which time themselves. */
 static void test_frame_time_8b(void **state)
@@ -653,6 +674,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_status_token_in_step, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_message_gap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_help_narrow, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_help_config, setup, teardown),
 		cmocka_unit_test(test_frame_time_8b),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

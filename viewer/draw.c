@@ -953,7 +953,82 @@ static void draw_source(WINDOW *w, const struct vw_state *s, const struct ld_tra
 
 /* ---- help ----------------------------------------------------------------------------------- */
 
-/* The help text: the point's explanation, then the keys from the table. */
+/* Lay text out in lines of at most width columns, broken at spaces: the
+ * first line indented by in1, the others by in2, and no break in the first
+ * keep columns of the first line (a key list). Line number *line (counting
+ * on from there) is written to buf when it is want. */
+static void help_wrap(const char *p, int width, int in1, int in2, int keep, size_t *line, size_t want,
+                      char *buf, size_t size)
+{
+	int first = 1;
+	do {
+		int in = first ? in1 : in2, n = (int)strlen(p), room = width - in;
+		if (room < 1)
+			room = 1; /* always move on */
+		if (n > room) {
+			int min = first && keep > 1 ? keep : 1;
+			n = room;
+			while (n > min && p[n] != ' ')
+				n--;
+			if (n <= min)
+				n = room;
+		}
+		if ((*line)++ == want)
+			snprintf(buf, size, "%*s%.*s", in, "", n, p);
+		p += n;
+		while (*p == ' ')
+			p++;
+		first = 0;
+	} while (*p);
+}
+
+/* The model's config by config.json's names (lessons ask for these), as
+ * "name value" items packed into lines of width columns, two spaces apart. */
+static void config_lines(const struct ld_config *c, int width, size_t *line, size_t want, char *buf,
+                         size_t size)
+{
+	const struct ld_rope_scaling *rs = &c->rope_scaling;
+	char it[16][64];
+	int n = 0;
+	snprintf(it[n++], sizeof it[0], "hidden_size %d", c->dim);
+	snprintf(it[n++], sizeof it[0], "intermediate_size %d", c->ffn_dim);
+	snprintf(it[n++], sizeof it[0], "num_hidden_layers %d", c->n_layers);
+	snprintf(it[n++], sizeof it[0], "num_attention_heads %d", c->n_heads);
+	snprintf(it[n++], sizeof it[0], "num_key_value_heads %d", c->n_kv_heads);
+	snprintf(it[n++], sizeof it[0], "head_dim %d", c->head_dim);
+	snprintf(it[n++], sizeof it[0], "vocab_size %d", c->vocab_size);
+	snprintf(it[n++], sizeof it[0], "max_position_embeddings %d", c->max_pos);
+	snprintf(it[n++], sizeof it[0], "rms_norm_eps %g", c->norm_eps);
+	snprintf(it[n++], sizeof it[0], "rope_theta %g", c->rope_theta);
+	snprintf(it[n++], sizeof it[0], "rope_scaling %s", rs->enabled ? "llama3:" : "none");
+	if (rs->enabled) {
+		snprintf(it[n++], sizeof it[0], "factor %g", rs->factor);
+		snprintf(it[n++], sizeof it[0], "low_freq_factor %g", rs->low_freq_factor);
+		snprintf(it[n++], sizeof it[0], "high_freq_factor %g", rs->high_freq_factor);
+		snprintf(it[n++], sizeof it[0], "original_max_position_embeddings %g",
+		         rs->original_max_position_embeddings);
+	}
+	snprintf(it[n++], sizeof it[0], "tie_word_embeddings %s", c->tie_embeddings ? "true" : "false");
+	char cur[256] = "";
+	for (int i = 0; i <= n; i++) {
+		size_t len = strlen(cur);
+		if (i == n || (len && 2 + len + 2 + strlen(it[i]) > (size_t)(width > 0 ? width : 1))) {
+			if ((*line)++ == want)
+				snprintf(buf, size, "  %s", cur);
+			cur[0] = '\0';
+			len = 0;
+		}
+		size_t k = strlen(it[i < n ? i : 0]);
+		if (i < n && len + 2 + k < sizeof cur) {
+			if (len)
+				memcpy(cur + len, "  ", 2), len += 2;
+			memcpy(cur + len, it[i], k + 1);
+		}
+	}
+}
+
+/* Line want of the help screen (into buf); returns how many lines it has.
+ * The point's doc, the model's config, then the keys from the table. */
 static size_t help_text(const struct vw_state *s, const struct ld_trace *tr, int width, size_t want, char *buf,
                         size_t size)
 {
@@ -962,23 +1037,13 @@ static size_t help_text(const struct vw_state *s, const struct ld_trace *tr, int
 	size_t line = 0;
 	if (line++ == want)
 		snprintf(buf, size, "%s: %s", t->name, pi ? pi->op : "");
-	/* the catalogue's explanation, word-wrapped */
-	const char *p = pi ? pi->doc : "";
-	while (*p) {
-		int n = (int)strlen(p);
-		if (n > width - 2) {
-			n = width - 2;
-			while (n > 0 && p[n] != ' ')
-				n--;
-			if (n == 0)
-				n = width - 2;
-		}
-		if (line++ == want)
-			snprintf(buf, size, "  %.*s", n, p);
-		p += n;
-		while (*p == ' ')
-			p++;
-	}
+	if (pi && pi->doc[0])
+		help_wrap(pi->doc, width, 2, 2, 0, &line, want, buf, size);
+	if (line++ == want)
+		snprintf(buf, size, "%s", "");
+	if (line++ == want)
+		snprintf(buf, size, "%s", "model config (config.json):");
+	config_lines(&tr->cfg, width, &line, want, buf, size);
 	if (line++ == want)
 		snprintf(buf, size, "%s", "");
 	/* the keys' lines, wrapped under their text on a narrow screen (flush
@@ -988,27 +1053,7 @@ static size_t help_text(const struct vw_state *s, const struct ld_trace *tr, int
 	for (size_t i = 0; i < nk; i++) {
 		char kl[512];
 		vw_help_line(i, kl, sizeof kl);
-		const char *q = kl;
-		int first = 1;
-		do {
-			int n = (int)strlen(q), room = width - (first ? 0 : indent);
-			if (room < 1)
-				room = 1; /* always move on */
-			if (n > room) {
-				int min = first ? indent : 1;
-				n = room;
-				while (n > min && q[n] != ' ')
-					n--;
-				if (n <= min)
-					n = room;
-			}
-			if (line++ == want)
-				snprintf(buf, size, "%*s%.*s", first ? 0 : indent, "", n, q);
-			q += n;
-			while (*q == ' ')
-				q++;
-			first = 0;
-		} while (*q);
+		help_wrap(kl, width, 0, indent, indent, &line, want, buf, size);
 	}
 	return line;
 }
