@@ -696,6 +696,26 @@ static void draw_legend(WINDOW *w, int y, int x, int width, const struct scale *
 	}
 }
 
+/* The finite range of a slice: a heatmap's colours span what it shows, so
+ * a head whose scores stay within +-2 is not washed out by another head's
+ * 11 (the overview, which compares heads, keeps the tensor's range). */
+static struct ld_stats slice_range(const struct vw_slice *sl)
+{
+	struct ld_stats st = {0};
+	for (size_t r = 0; r < sl->nrows; r++)
+		for (size_t c = 0; c < sl->ncols; c++) {
+			double v = vw_slice_get(sl, r, c);
+			if (!isfinite(v))
+				continue;
+			if (st.n == 0 || v < st.min)
+				st.min = v;
+			if (st.n == 0 || v > st.max)
+				st.max = v;
+			st.n++;
+		}
+	return st;
+}
+
 static void draw_heat(WINDOW *w, const struct vw_state *s, const struct ld_trace *tr, const struct vw_ui *ui,
                       const struct layout *L, struct vw_view *out)
 {
@@ -703,7 +723,8 @@ static void draw_heat(WINDOW *w, const struct vw_state *s, const struct ld_trace
 	vw_slice_of(s, tr, s->cur, &sl);
 	const struct ld_tensor *t = sl.t;
 	struct scale sc;
-	make_scale(&sc, vw_stats_of(s, s->cur), vw_effective_palette(s, ui));
+	const struct ld_stats range = slice_range(&sl);
+	make_scale(&sc, &range, vw_effective_palette(s, ui));
 	int x0 = L->px, y0 = L->body_y, pw = L->pw, h = L->body_h;
 	int rtok = axis_has_tokens(tr, t, &sl.ax, sl.row_axis);
 	int ctok = axis_has_tokens(tr, t, &sl.ax, sl.col_axis);
