@@ -383,6 +383,15 @@ static void test_palettes(void **state)
 	go(f, "layers.0.probs"); /* query 0 gives key 0 all its weight */
 	t = frame(f, 24, 80);
 	SEE(t, "0 <|begin_of @@  ");
+	/* token strings: the visible-space sign as '_', any other non-ASCII
+	 * character as one '?' (not "???" from its three bytes) */
+	go(f, "tokens");
+	char *tok1 = f->tr.token_str[1];
+	char odd[] = "\xE2\x90\xA3" "caf\xC3\xA9" "s";
+	f->tr.token_str[1] = odd;
+	t = frame(f, 24, 80);
+	f->tr.token_str[1] = tok1;
+	SEE(t, " 1 _caf?s ");
 	go(f, "layers.0.scores");
 	/* NO_COLOR: no colour pairs, shaded glyphs */
 	setenv("NO_COLOR", "1", 1);

@@ -218,7 +218,9 @@ static void put_right(WINDOW *w, int y, int x, int width, attr_t a, const char *
 }
 
 /* A token's display form: spaces as a middle dot (or '_'), newlines and
- * tabs spelled out, other control bytes as '?'. */
+ * tabs spelled out, other control bytes as '?'. A terminal that is not
+ * UTF-8 gets '_' for the visible-space sign the trace's token strings use
+ * and one '?' for any other non-ASCII character (not one per byte). */
 static void token_disp(const struct vw_ui *ui, const char *tok, char *out, size_t size)
 {
 	size_t o = 0;
@@ -227,7 +229,11 @@ static void token_disp(const struct vw_ui *ui, const char *tok, char *out, size_
 	for (; *tok && o + 4 < size; tok++) {
 		const char *rep = NULL;
 		unsigned char c = (unsigned char)*tok;
-		if (c == ' ')
+		if (c >= 0x80 && !ui->utf8) {
+			rep = strncmp(tok, "\xE2\x90\xA3", 3) == 0 ? "_" : "?";
+			while (((unsigned char)tok[1] & 0xC0) == 0x80)
+				tok++; /* the character's continuation bytes */
+		} else if (c == ' ')
 			rep = ui->utf8 ? MASK_UTF8 : "_";
 		else if (c == '\n')
 			rep = "\\n";
