@@ -53,7 +53,8 @@ struct ls_focus {
 	int on;                    /* 0: the step leaves the view alone */
 	char point[LS_ARG_LEN];    /* a trace point, e.g. "layers.2.probs" */
 	long head, token, key;     /* -1: leave; token LS_LAST: the last position */
-	int view;                  /* -1: leave; else an enum vw_mode value (grid, heat, ...) */
+	int view;                  /* -1: not given (the runner shows the grid); else an
+	                              enum vw_mode value (grid, heat, ...) */
 	int line;
 };
 #define LS_LAST (-2L)

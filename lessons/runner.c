@@ -44,7 +44,10 @@ static void focus(const struct lr_state *r, struct vw_state *s, const struct ld_
 	/* a key the learner selected in an earlier step (M) would scroll the
 	 * columns to it; the step's view starts at key 0 unless it names one */
 	long key = f->key == -1 ? 0 : f->key;
-	vw_focus(s, tr, (size_t)idx, f->view, f->head, token, key);
+	/* likewise the display: the values, unless the step names another (a
+	 * heatmap from an earlier step would hide the numbers it asks for) */
+	int view = f->view >= 0 ? f->view : VW_MODE_GRID;
+	vw_focus(s, tr, (size_t)idx, view, f->head, token, key);
 }
 
 static void go_step(struct lr_state *r, struct vw_state *s, const struct ld_trace *tr, size_t step)

@@ -486,13 +486,34 @@ static void focus_resets_key(void **state)
 	ls_free(&L);
 }
 
+/* A step without view= shows the values, not the previous step's heatmap. */
+static void focus_resets_view(void **state)
+{
+	(void)state;
+	struct ls_lesson L;
+	struct ld_err err = {""};
+	const char *txt = "title: t\nsummary: s\n== a\ntext\n@focus layers.0.q head=1 view=heat\n"
+	                  "== b\ntext\n@focus layers.0.k\n";
+	assert_int_equal(ls_parse(&L, "v.txt", txt, strlen(txt), &err), LD_OK);
+	struct vw_state s;
+	assert_int_equal(vw_state_init(&s, &demo), 0);
+	struct lr_state r;
+	lr_init(&r, &L, tl_tmp_path("view-progress"), &s, &demo);
+	assert_int_equal(s.mode, VW_MODE_HEAT);
+	lr_key(&r, &s, &demo, '\n');
+	assert_int_equal(r.step, 1);
+	assert_int_equal(s.mode, VW_MODE_GRID);
+	vw_state_free(&s);
+	ls_free(&L);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(every_lesson),   cmocka_unit_test(answer_42),     cmocka_unit_test(bad_lessons),
 		cmocka_unit_test(progress_roundtrip), cmocka_unit_test(lesson_screen),
 		cmocka_unit_test(answer_number_formats), cmocka_unit_test(answer_rms_digits),
-		cmocka_unit_test(answer_token_text), cmocka_unit_test(focus_resets_key),
+		cmocka_unit_test(answer_token_text), cmocka_unit_test(focus_resets_key), cmocka_unit_test(focus_resets_view),
 	};
 	return cmocka_run_group_tests(tests, load_demo, free_demo);
 }
