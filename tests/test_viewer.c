@@ -384,6 +384,13 @@ static void test_axes_and_scroll(void **state)
 	assert_int_equal(s->col0, 64 - 5);
 	vw_apply(s, tr, VW_A_COL_FIRST);
 	assert_int_equal(s->col0, 0);
+	/* H and L: first and last rows (6 rows, 4 on screen) */
+	vw_apply(s, tr, VW_A_ROW_LAST);
+	assert_int_equal(s->row0, 6 - 4);
+	vw_apply(s, tr, VW_A_ROW_FIRST);
+	assert_int_equal(s->row0, 0);
+	assert_int_equal(vw_key_action(0, 'H'), VW_A_ROW_FIRST);
+	assert_int_equal(vw_key_action(0, 'L'), VW_A_ROW_LAST);
 	/* M: the largest logit of the selected token's row */
 	vw_apply(s, tr, VW_A_ROW_MAX);
 	const struct ld_tensor *t = &tr->t[s->cur];

@@ -45,6 +45,8 @@ const struct vw_binding vw_bindings[] = {
 	{KEY_SLEFT, N, VW_A_SCROLL_LEFT, NULL},
 	{'0', N, VW_A_COL_FIRST, "first column"},
 	{'$', N, VW_A_COL_LAST, "last column"},
+	{'H', N, VW_A_ROW_FIRST, "first row (logits turned by x: vocabulary entry 0)"},
+	{'L', N, VW_A_ROW_LAST, "last row"},
 	{KEY_HOME, N, VW_A_FIRST_POINT, "first point of the trace"},
 	{KEY_END, N, VW_A_LAST_POINT, "last point of the trace"},
 	{'G', N, VW_A_LAST_POINT, NULL},

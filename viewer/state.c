@@ -936,6 +936,13 @@ unsigned vw_apply(struct vw_state *s, const struct ld_trace *tr, enum vw_action 
 		s->col0 = (size_t)-1 / 2;
 		clamp_scroll(s, tr);
 		return VW_F_REDRAW;
+	case VW_A_ROW_FIRST:
+		s->row0 = 0;
+		return VW_F_REDRAW;
+	case VW_A_ROW_LAST:
+		s->row0 = (size_t)-1 / 2;
+		clamp_scroll(s, tr);
+		return VW_F_REDRAW;
 	case VW_A_ROW_AXIS:
 		return cycle_axis(s, tr, 0);
 	case VW_A_COL_AXIS:

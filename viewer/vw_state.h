@@ -42,6 +42,7 @@ enum vw_palette {
 	X(NEXT_FIXED) X(PREV_FIXED)                                         \
 	X(SCROLL_DOWN) X(SCROLL_UP) X(PAGE_DOWN) X(PAGE_UP)                 \
 	X(SCROLL_RIGHT) X(SCROLL_LEFT) X(COL_FIRST) X(COL_LAST)             \
+	X(ROW_FIRST) X(ROW_LAST)                                            \
 	X(ROW_AXIS) X(COL_AXIS) X(SWAP_AXES) X(ROW_MAX)                     \
 	X(MODE_GRID) X(MODE_HEAT) X(MODE_OVERVIEW) X(MODE_SOURCE) X(HELP)   \
 	X(CLOSE)                                                            \
