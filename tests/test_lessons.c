@@ -448,6 +448,17 @@ static void lesson_screen(void **state)
 	ls_free(&L);
 }
 
+/* A lesson parsed from txt (named name), opened on the demo trace at its
+ * first step, with its progress in a temporary file. */
+static void start(struct ls_lesson *L, struct vw_state *s, struct lr_state *r, const char *name,
+                  const char *txt)
+{
+	struct ld_err err = {""};
+	assert_int_equal(ls_parse(L, name, txt, strlen(txt), &err), LD_OK);
+	assert_int_equal(vw_state_init(s, &demo), 0);
+	lr_init(r, L, tl_tmp_path(name), s, &demo);
+}
+
 /* A key selected in one step (M) does not scroll the next step's view
  * away from the keys it asks about. */
 static void focus_resets_key(void **state)
@@ -460,14 +471,11 @@ static void focus_resets_key(void **state)
 	struct vw_ui ui;
 	vw_ui_setup(&ui);
 	struct ls_lesson L;
-	struct ld_err err = {""};
-	const char *txt = "title: t\nsummary: s\n== a\ntext\n@focus layers.2.probs head=2 token=last view=grid\n"
-	                  "== b\ntext\n@focus layers.1.probs head=5 token=4 view=grid\n";
-	assert_int_equal(ls_parse(&L, "k.txt", txt, strlen(txt), &err), LD_OK);
 	struct vw_state s;
-	assert_int_equal(vw_state_init(&s, &demo), 0);
 	struct lr_state r;
-	lr_init(&r, &L, tl_tmp_path("key-progress"), &s, &demo);
+	start(&L, &s, &r, "k.txt",
+	      "title: t\nsummary: s\n== a\ntext\n@focus layers.2.probs head=2 token=last view=grid\n"
+	      "== b\ntext\n@focus layers.1.probs head=5 token=4 view=grid\n");
 	static char text[40 * 600];
 	struct vw_view v;
 	FRAME();
@@ -491,14 +499,11 @@ static void focus_resets_view(void **state)
 {
 	(void)state;
 	struct ls_lesson L;
-	struct ld_err err = {""};
-	const char *txt = "title: t\nsummary: s\n== a\ntext\n@focus layers.0.q head=1 view=heat\n"
-	                  "== b\ntext\n@focus layers.0.k\n";
-	assert_int_equal(ls_parse(&L, "v.txt", txt, strlen(txt), &err), LD_OK);
 	struct vw_state s;
-	assert_int_equal(vw_state_init(&s, &demo), 0);
 	struct lr_state r;
-	lr_init(&r, &L, tl_tmp_path("view-progress"), &s, &demo);
+	start(&L, &s, &r, "v.txt",
+	      "title: t\nsummary: s\n== a\ntext\n@focus layers.0.q head=1 view=heat\n"
+	      "== b\ntext\n@focus layers.0.k\n");
 	assert_int_equal(s.mode, VW_MODE_HEAT);
 	lr_key(&r, &s, &demo, '\n');
 	assert_int_equal(r.step, 1);
