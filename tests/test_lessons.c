@@ -364,13 +364,37 @@ static void screen_text(char *out, size_t size)
 	}
 }
 
+/* A headless terminal (ncurses on /dev/null) of lines x cols, for
+ * drawing frames and reading them back. */
+struct screen {
+	FILE *out, *in;
+	SCREEN *scr;
+};
+
+static void screen_open(struct screen *sc, int lines, int cols)
+{
+	sc->out = fopen("/dev/null", "w");
+	sc->in = fopen("/dev/null", "r");
+	assert_non_null(sc->out);
+	assert_non_null(sc->in);
+	sc->scr = newterm("xterm-256color", sc->out, sc->in);
+	assert_non_null(sc->scr);
+	set_term(sc->scr);
+	resizeterm(lines, cols);
+}
+
+static void screen_close(struct screen *sc)
+{
+	endwin();
+	delscreen(sc->scr);
+	fclose(sc->out);
+	fclose(sc->in);
+}
+
 static void lesson_screen(void **state)
 {
-	FILE *fo = fopen("/dev/null", "w"), *fi = fopen("/dev/null", "r");
-	SCREEN *scr = newterm("xterm-256color", fo, fi);
-	assert_non_null(scr);
-	set_term(scr);
-	resizeterm(40, 150);
+	struct screen sc;
+	screen_open(&sc, 40, 150);
 	struct vw_ui ui;
 	vw_ui_setup(&ui);
 	struct ls_lesson L;
@@ -440,10 +464,7 @@ static void lesson_screen(void **state)
 	SEE("tensors hidden: need 40x21 (or 71x12)");
 	if (strstr(text, "resid_out  x ="))
 		fail_msg("the viewer is drawn on a 60x20 screen:\n%s", text);
-	endwin();
-	delscreen(scr);
-	fclose(fo);
-	fclose(fi);
+	screen_close(&sc);
 	vw_state_free(&s);
 	ls_free(&L);
 }
@@ -463,11 +484,8 @@ static void start(struct ls_lesson *L, struct vw_state *s, struct lr_state *r, c
  * away from the keys it asks about. */
 static void focus_resets_key(void **state)
 {
-	FILE *fo = fopen("/dev/null", "w"), *fi = fopen("/dev/null", "r");
-	SCREEN *scr = newterm("xterm-256color", fo, fi);
-	assert_non_null(scr);
-	set_term(scr);
-	resizeterm(40, 130);
+	struct screen sc;
+	screen_open(&sc, 40, 130);
 	struct vw_ui ui;
 	vw_ui_setup(&ui);
 	struct ls_lesson L;
@@ -486,10 +504,7 @@ static void focus_resets_key(void **state)
 	FRAME();
 	assert_int_equal(s.col0, 0);
 	SEE("0 <|begi"); /* key 0's column is on screen */
-	endwin();
-	delscreen(scr);
-	fclose(fo);
-	fclose(fi);
+	screen_close(&sc);
 	vw_state_free(&s);
 	ls_free(&L);
 }
