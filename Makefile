@@ -5,6 +5,7 @@
 #   make test       build and run every test (installs Debian packages if missing)
 #   make asan       the same tests under AddressSanitizer + UBSan (build-asan/)
 #   make bench      performance benchmarks (not tests)
+#   make fuzz       fuzz every reader for FUZZ_S seconds each (clang's libFuzzer)
 #   make clean
 
 BUILD    ?= build
@@ -40,26 +41,30 @@ LIB       = $(BUILD)/libllamadbg.a
 BIN       = $(BUILD)/llamadbg
 DEPS_OK   = $(BUILD)/.deps-ok
 
-.PHONY: all run test asan bench clean deps llama3-tokenizer
+.PHONY: all run test asan bench clean deps llama3-tokenizer fuzz fuzz-bins
 .DELETE_ON_ERROR:
 
 all: $(BIN)
 
-# Install missing Debian packages (as root), or say exactly what to run.
+# Install missing Debian packages (as root), or say exactly what to run:
+# $(call deb_install,PACKAGES) as a recipe line.
+define deb_install
+missing=""; \
+for p in $(1); do \
+	dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+done; \
+if [ -n "$$missing" ]; then \
+	if [ "$$(id -u)" = 0 ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing || exit 1; \
+	else \
+		echo "missing Debian packages; run: sudo apt-get install -y$$missing" >&2; exit 1; \
+	fi; \
+fi
+endef
 deps: $(DEPS_OK)
 $(DEPS_OK):
-	@missing=""; \
-	for p in $(DEB_PKGS); do \
-		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-		if [ "$$(id -u)" = 0 ]; then \
-			echo "installing:$$missing"; \
-			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing || exit 1; \
-		else \
-			echo "missing Debian packages; run: sudo apt-get install -y$$missing" >&2; exit 1; \
-		fi; \
-	fi
+	@$(call deb_install,$(DEB_PKGS))
 	@mkdir -p $(BUILD) && touch $@
 
 # core/ never sees curses; viewer/ and lessons/ do.
@@ -104,14 +109,44 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/tests/testlib.o $(VLIB) $(LIB) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(TEST_COMPILE) -o $@ $< $(BUILD)/tests/testlib.o $(VLIB) $(LIB) $(TEST_LIBS) $(VIEW_LIBS) $(CORE_LIBS) $(LDFLAGS)
 
+# Fuzz harnesses (tests/fuzz/fuzz_NAME.c, see tests/fuzz/README.md): with
+# replay.c each is a plain program that replays saved inputs (make test runs
+# the seed corpus and every kept crash); with libFuzzer it is a fuzzer.
+FUZZ_SRC     = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_NAMES   = $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
+REPLAY_BIN   = $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
+FUZZ_COMPILE = $(CC) $(CFLAGS) $(WARN) $(OPENMP) $(CORE_CFLAGS) $(VIEW_CFLAGS) -Icore -Iviewer -Ilessons \
+               -Itests/fuzz -DLD_SRCDIR='"$(CURDIR)"'
+FUZZ_LINK    = $(VLIB) $(LIB) $(VIEW_LIBS) $(CORE_LIBS) $(LDFLAGS)
+$(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c tests/fuzz/fuzzlib.c tests/fuzz/fuzzlib.h \
+                        $(VLIB) $(LIB) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(FUZZ_COMPILE) -o $@ $< tests/fuzz/replay.c tests/fuzz/fuzzlib.c $(FUZZ_LINK)
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzzlib.c tests/fuzz/fuzzlib.h $(VLIB) $(LIB) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(FUZZ_COMPILE) -o $@ $< tests/fuzz/fuzzlib.c $(FUZZ_LINK)
+fuzz-bins: $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
+
+# clang and its libFuzzer runtime (Debian 12: clang 14).
+FUZZ_PKGS = clang libclang-rt-14-dev
+FUZZ_S   ?= 60
+FUZZ_SAN  = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+fuzz: $(DEPS_OK)
+	@$(call deb_install,$(FUZZ_PKGS))
+	$(MAKE) BUILD=build-fuzz CC=clang OPENMP= CFLAGS="-O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN)" \
+		LDFLAGS="-fsanitize=fuzzer $(FUZZ_SAN)" fuzz-bins
+	FUZZ_S=$(FUZZ_S) sh tests/fuzz/run.sh build-fuzz $(FUZZ_NAMES)
+
 # The demo model on the seed prompt, in the viewer.
 run: $(BIN)
 	./$(BIN)
 
 # Each cmocka binary, then each shell test; stop at the first failure.
-test: $(BIN) $(TEST_BIN)
+test: $(BIN) $(TEST_BIN) $(REPLAY_BIN)
 	@set -e; for t in $(TEST_BIN); do echo "== $$t"; (cd tests && ../$$t); done; \
 	for t in $(TEST_SH); do echo "== $$t"; LLAMADBG=$(CURDIR)/$(BIN) $$t; done; \
+	echo "== fuzz corpus and kept crashes, replayed"; \
+	for h in $(FUZZ_NAMES); do $(BUILD)/fuzz/replay_$$h tests/fuzz/corpus/$$h tests/fuzz/regress/$$h; done; \
 	echo "all tests passed"
 
 asan:
@@ -122,8 +157,10 @@ asan:
 bench: $(BIN)
 	./tests/bench/run.sh $(BIN)
 
+# build-fuzz/crashes and the grown corpus are findings, not build output: kept.
 clean:
 	rm -rf build build-asan
+	[ ! -d build-fuzz ] || find build-fuzz -mindepth 1 -maxdepth 1 ! -name crashes ! -name corpus -exec rm -rf {} +
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 

@@ -2,7 +2,8 @@
  *
  * The engine never prints and never exits. Every fallible function returns
  * an enum ld_status and, on failure, writes one actionable line into a
- * caller-owned struct ld_err: the file, the thing expected, the thing found.
+ * caller-owned struct ld_err: the file, the thing expected, the thing found
+ * (control characters in it are made spaces, so it stays one line).
  */
 #ifndef LD_STATUS_H
 #define LD_STATUS_H
