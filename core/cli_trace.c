@@ -14,6 +14,7 @@
 #include "forward.h"
 #include "model.h"
 #include "tokenizer.h"
+#include "trace_size.h"
 #include "trace.h"
 #include "util.h"
 
@@ -142,6 +143,14 @@ int ld_cli_trace_run(const struct ld_trace_request *rq, struct ld_trace *tr)
 		}
 	}
 	struct ld_forward_opts fo = {.n_generate = rq->n_generate, .only = rq->only, .n_only = rq->n_only};
+	/* Refuse what cannot fit before computing it (a trace is held in
+	 * memory, then written to the disk). */
+	struct ld_trace_cost cost = ld_trace_cost(&m.cfg, n_ids, &fo);
+	size_t disk = rq->out_path ? ld_disk_available(rq->out_path) : SIZE_MAX;
+	if (ld_trace_fits(&cost, n_ids, ld_memory_available(), disk, rq->out_path, &err) != LD_OK) {
+		ld_cli_error("%s", err.msg);
+		goto out;
+	}
 	if (ld_forward(&m, ids, n_ids, &fo, tr, &err) != LD_OK) {
 		ld_cli_error("%s: %s", rq->model_dir, err.msg);
 		goto out;

@@ -175,6 +175,9 @@ enum ld_status tok_add(struct ld_tokenizer *tk, int32_t id, const uint8_t *bytes
 {
 	if (id < 0)
 		return ld_fail(err, LD_ERR_FORMAT, "negative id %d", id);
+	if (id >= LD_TOK_MAX_IDS)
+		return ld_fail(err, LD_ERR_RANGE, "id %d is beyond the %d ids a vocabulary may have", id,
+		               LD_TOK_MAX_IDS);
 	if (len == 0)
 		return ld_fail(err, LD_ERR_FORMAT, "id %d has no bytes", id);
 	if (len > LD_TOK_MAX_TOKEN_BYTES)

@@ -58,6 +58,10 @@
 /* Longest token we accept, in bytes. Llama 3's longest is 128; anything far
  * beyond that is a damaged file, not a vocabulary. */
 #define LD_TOK_MAX_TOKEN_BYTES 1024
+/* Ids a vocabulary may have: Llama 3 has 128256, the largest in use about
+ * 256k. A file that names id 2000000000 is refused before a table of that
+ * size is allocated. */
+#define LD_TOK_MAX_IDS (1 << 22)
 
 struct ld_tokenizer; /* opaque: see tok_internal.h for the curious */
 

@@ -1,0 +1,185 @@
+/* trace_size.c - the bytes a trace request will record, and whether they fit. */
+#include "trace_size.h"
+
+#include <libgen.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+/* Length of one axis, by its catalogue name. "dim" is the head dim on a
+ * per-head tensor and the model dim otherwise. */
+static size_t axis_len(const char *axis, size_t len, int per_head, const struct ld_config *c, size_t T,
+                       size_t S)
+{
+#define IS(name) (len == sizeof name - 1 && memcmp(axis, name, len) == 0)
+	if (IS("token") || IS("query"))
+		return T;
+	if (IS("key"))
+		return S;
+	if (IS("head"))
+		return (size_t)c->n_heads;
+	if (IS("kv_head"))
+		return (size_t)c->n_kv_heads;
+	if (IS("dim"))
+		return per_head ? (size_t)c->head_dim : (size_t)c->dim;
+	if (IS("ffn"))
+		return (size_t)c->ffn_dim;
+	if (IS("vocab"))
+		return (size_t)c->vocab_size;
+	if (IS("label"))
+		return (size_t)c->n_labels;
+	if (IS("pair"))
+		return (size_t)c->head_dim / 2;
+	return 0;
+#undef IS
+}
+
+size_t ld_point_numel(enum ld_point p, const struct ld_config *c, size_t T, size_t S)
+{
+	const struct ld_point_info *info = ld_point_info(p);
+	if (!info)
+		return 0;
+	const char *axes = info->axes;
+	int per_head = strstr(axes, "head") != NULL;
+	size_t n = 1;
+	for (const char *a = axes; *a;) {
+		size_t len = strcspn(a, ",");
+		size_t k = axis_len(a, len, per_head, c, T, S);
+		n = k && n > SIZE_MAX / k ? SIZE_MAX : n * k;
+		a += len + (a[len] == ',');
+	}
+	return n;
+}
+
+/* Is point p recorded by this model at all (logits or a classifier's score)? */
+static int model_has(enum ld_point p, const struct ld_config *c)
+{
+	if (p == LD_PT_LOGITS)
+		return c->n_labels == 0;
+	if (p == LD_PT_SCORE)
+		return c->n_labels > 0;
+	return 1;
+}
+
+static size_t add_sat(size_t a, size_t b) { return a > SIZE_MAX - b ? SIZE_MAX : a + b; }
+
+struct ld_trace_cost ld_trace_cost(const struct ld_config *c, size_t n_tokens,
+                                   const struct ld_forward_opts *o)
+{
+	struct ld_trace_cost cost = {0, LD_PT_TOKENS, 0};
+	size_t per_kind[LD_PT_COUNT] = {0};
+	/* Every generated token but the last is fed back: a decode step each. */
+	int steps = o && o->n_generate > 1 ? o->n_generate - 1 : 0;
+	for (int step = 0; step <= steps; step++) {
+		size_t T = step ? 1 : n_tokens, S = n_tokens + (size_t)step;
+		for (int p = 0; p < LD_PT_COUNT; p++) {
+			if (!model_has(p, c) || (step && p == LD_PT_ROPE_FREQS)) /* the model's, once */
+				continue;
+			size_t numel = ld_point_numel(p, c, T, S);
+			size_t bytes = numel > SIZE_MAX / 4 ? SIZE_MAX : numel * 4; /* f32 or i32 */
+			int layers = ld_point_per_layer(p) ? c->n_layers : 1;
+			for (int i = 0; i < layers; i++) {
+				char name[96];
+				ld_point_name(name, sizeof name, p, step, i);
+				if (ld_forward_wants(o, name))
+					per_kind[p] = add_sat(per_kind[p], bytes);
+			}
+		}
+	}
+	for (int p = 0; p < LD_PT_COUNT; p++) {
+		cost.bytes = add_sat(cost.bytes, per_kind[p]);
+		if (per_kind[p] > cost.largest_bytes) {
+			cost.largest_bytes = per_kind[p];
+			cost.largest = p;
+		}
+	}
+	return cost;
+}
+
+/* "34.2 GB", "812 MB", "4.0 KB" */
+static void human(char *buf, size_t size, size_t bytes)
+{
+	double b = (double)bytes;
+	if (b >= 1e9)
+		snprintf(buf, size, "%.1f GB", b / 1e9);
+	else if (b >= 1e6)
+		snprintf(buf, size, "%.0f MB", b / 1e6);
+	else
+		snprintf(buf, size, "%.1f KB", b / 1e3);
+}
+
+enum ld_status ld_trace_fits(const struct ld_trace_cost *cost, size_t n_tokens, size_t memory,
+                             size_t disk, const char *disk_path, struct ld_err *err)
+{
+	char need[32], have[32], big[32], room[PATH_MAX + 64];
+	if (cost->bytes > memory) {
+		human(have, sizeof have, memory);
+		snprintf(room, sizeof room, "the %s of memory available", have);
+	} else if (cost->bytes > disk) {
+		human(have, sizeof have, disk);
+		snprintf(room, sizeof room, "the %s free where %s goes", have, disk_path);
+	} else {
+		return LD_OK;
+	}
+	human(need, sizeof need, cost->bytes);
+	human(big, sizeof big, cost->largest_bytes);
+	return ld_fail(err, LD_ERR_RANGE,
+	               "a trace of %zu tokens would record %s (%s of it %s), more than %s; "
+	               "record less with --only, e.g. --only 'layers.0.*' or --only '*resid_out'",
+	               n_tokens, need, big, ld_point_info(cost->largest)->name, room);
+}
+
+/* "12345", "512M", "2G" -> bytes; 0 on a malformed value. */
+static size_t parse_size(const char *s)
+{
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (end == s)
+		return 0;
+	unsigned shift = 0;
+	switch (*end) {
+	case 'K': case 'k': shift = 10; end++; break;
+	case 'M': case 'm': shift = 20; end++; break;
+	case 'G': case 'g': shift = 30; end++; break;
+	case 'T': case 't': shift = 40; end++; break;
+	}
+	if (*end == 'B' || *end == 'b')
+		end++;
+	if (*end || v > (SIZE_MAX >> shift))
+		return 0;
+	return (size_t)v << shift;
+}
+
+size_t ld_memory_available(void)
+{
+	const char *env = getenv("LLAMADBG_MEMORY");
+	if (env && *env) {
+		size_t v = parse_size(env);
+		if (v)
+			return v;
+	}
+	FILE *f = fopen("/proc/meminfo", "r");
+	if (!f)
+		return SIZE_MAX;
+	char line[256];
+	size_t kb = 0;
+	int found = 0;
+	while (!found && fgets(line, sizeof line, f))
+		found = sscanf(line, "MemAvailable: %zu kB", &kb) == 1;
+	fclose(f);
+	return found && kb < SIZE_MAX / 1024 ? kb * 1024 : SIZE_MAX;
+}
+
+size_t ld_disk_available(const char *path)
+{
+	char copy[PATH_MAX];
+	snprintf(copy, sizeof copy, "%s", path);
+	struct statvfs sv;
+	if (statvfs(dirname(copy), &sv) != 0)
+		return SIZE_MAX;
+	unsigned long long free_bytes = (unsigned long long)sv.f_bavail * sv.f_frsize;
+	return free_bytes > SIZE_MAX ? SIZE_MAX : (size_t)free_bytes;
+}

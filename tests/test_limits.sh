@@ -1,0 +1,49 @@
+#!/bin/sh
+# test_limits.sh - hostile or oversized requests are refused before they
+# are allocated, with one line: a trace that cannot fit the memory or the
+# disk, a vocabulary that names an absurd id, and every input the fuzzers
+# once crashed on, through the command a user would run.
+. "$(dirname "$0")/testlib.sh"
+cd "$(dirname "$0")/.."
+m=tests/data/models/bf16_mqa
+ids=1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17
+
+# The trace's cost is known before the pass: refused, nothing written.
+LLAMADBG_MEMORY=50K expect_error "trace bigger than the memory" "would record .* more than the .* of memory available" \
+	"$bin" trace -m $m -t $ids -o "$tmp/big.safetensors"
+[ ! -e "$tmp/big.safetensors" ] && ok "nothing written" || bad "a refused trace left a file"
+LLAMADBG_MEMORY=50K expect_error "view -m bigger than the memory" "would record" \
+	"$bin" view -m $m -t $ids
+LLAMADBG_MEMORY=50K "$bin" trace -m $m -t $ids --only 'layers.0.resid_out' -o "$tmp/small.safetensors" >/dev/null 2>&1 &&
+	ok "--only takes less and fits" || bad "--only trace refused"
+
+# A vocabulary naming id 2000000000 would be a 32 GB table.
+mkdir -p "$tmp/tok"
+printf 'YQ== 0\n' >"$tmp/tok/tokenizer.model"
+/usr/bin/python3 - "$tmp/tok/tokenizer.json" tests/data/tok/tiny-hf/tokenizer.json <<'PY'
+import json, sys
+t = json.load(open(sys.argv[2]))
+t["added_tokens"] = [{"id": 2000000000, "content": "<|huge|>", "special": True}]
+json.dump(t, open(sys.argv[1], "w"))
+PY
+expect_error "absurd token id" "tokenizer.json: added_tokens\[0\]: id 2000000000 is beyond" \
+	"$bin" tokenize -m "$tmp/tok" hello
+
+# Inputs a fuzzer found: each through the CLI, one line naming the file.
+mkdir -p "$tmp/cfg"
+for f in tests/fuzz/regress/config/*; do
+	[ -f "$f" ] || continue
+	cp "$f" "$tmp/cfg/config.json"
+	cp $m/model.safetensors "$tmp/cfg/"
+	expect_error "config regression $(basename "$f")" "config.json" "$bin" info "$tmp/cfg"
+done
+for f in tests/fuzz/regress/trace/* tests/fuzz/regress/safetensors/*; do
+	[ -f "$f" ] || continue
+	expect_error "trace regression $(basename "$f")" "$(basename "$f")" "$bin" ls "$f"
+done
+for f in tests/fuzz/regress/tokenizer_json/* tests/fuzz/regress/tiktoken/*; do
+	[ -f "$f" ] || continue
+	expect_error "tokenizer regression $(basename "$f")" "$(basename "$f")" \
+		"$bin" tokenize --convert "$f" -o "$tmp/out.model"
+done
+tl_finish limits
