@@ -147,7 +147,9 @@ int ld_cli_trace_run(const struct ld_trace_request *rq, struct ld_trace *tr)
 	 * memory, then written to the disk). */
 	struct ld_trace_cost cost = ld_trace_cost(&m.cfg, n_ids, &fo);
 	size_t disk = rq->out_path ? ld_disk_available(rq->out_path) : SIZE_MAX;
-	if (ld_trace_fits(&cost, n_ids, ld_memory_available(), disk, rq->out_path, &err) != LD_OK) {
+	int in_context = n_ids + (size_t)(rq->n_generate > 1 ? rq->n_generate - 1 : 0) <= (size_t)m.cfg.max_pos;
+	if (in_context && /* else the pass refuses it, saying so */
+	    ld_trace_fits(&cost, n_ids, ld_memory_available(), disk, rq->out_path, &err) != LD_OK) {
 		ld_cli_error("%s", err.msg);
 		goto out;
 	}

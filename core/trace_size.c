@@ -99,37 +99,58 @@ struct ld_trace_cost ld_trace_cost(const struct ld_config *c, size_t n_tokens,
 	return cost;
 }
 
-/* "34.2 GB", "812 MB", "4.0 KB" */
-static void human(char *buf, size_t size, size_t bytes)
+/* "34.2 GB", "812 MB", "4.0 KB", with more digits when a and b would
+ * otherwise print the same. */
+static void human2(char *abuf, char *bbuf, size_t size, size_t a, size_t b)
 {
-	double b = (double)bytes;
-	if (b >= 1e9)
-		snprintf(buf, size, "%.1f GB", b / 1e9);
-	else if (b >= 1e6)
-		snprintf(buf, size, "%.0f MB", b / 1e6);
+	for (int digits = 1; digits <= 4; digits++) {
+		size_t v[2] = {a, b};
+		char *out[2] = {abuf, bbuf};
+		for (int k = 0; k < 2; k++) {
+			double x = (double)v[k];
+			if (x >= 1e9)
+				snprintf(out[k], size, "%.*f GB", digits, x / 1e9);
+			else if (x >= 1e6)
+				snprintf(out[k], size, "%.*f MB", digits - 1, x / 1e6);
+			else
+				snprintf(out[k], size, "%.*f KB", digits, x / 1e3);
+		}
+		if (strcmp(abuf, bbuf) != 0)
+			return;
+	}
+}
+
+/* "layers.{i}.scores" -> "layers.*.scores", the form --only takes. */
+static void as_glob(char *buf, size_t size, const char *pattern)
+{
+	const char *brace = strstr(pattern, "{i}");
+	if (brace)
+		snprintf(buf, size, "%.*s*%s", (int)(brace - pattern), pattern, brace + 3);
 	else
-		snprintf(buf, size, "%.1f KB", b / 1e3);
+		snprintf(buf, size, "%s", pattern);
 }
 
 enum ld_status ld_trace_fits(const struct ld_trace_cost *cost, size_t n_tokens, size_t memory,
                              size_t disk, const char *disk_path, struct ld_err *err)
 {
-	char need[32], have[32], big[32], room[PATH_MAX + 64];
+	char need[32], have[32], big[32], unused[32], glob[96];
+	const char *room;
 	if (cost->bytes > memory) {
-		human(have, sizeof have, memory);
-		snprintf(room, sizeof room, "the %s of memory available", have);
+		human2(need, have, sizeof need, cost->bytes, memory);
+		room = "of memory available";
 	} else if (cost->bytes > disk) {
-		human(have, sizeof have, disk);
-		snprintf(room, sizeof room, "the %s free where %s goes", have, disk_path);
+		human2(need, have, sizeof need, cost->bytes, disk);
+		room = "free where it is written:";
 	} else {
 		return LD_OK;
 	}
-	human(need, sizeof need, cost->bytes);
-	human(big, sizeof big, cost->largest_bytes);
+	human2(big, unused, sizeof big, cost->largest_bytes, 0);
+	as_glob(glob, sizeof glob, ld_point_info(cost->largest)->name);
 	return ld_fail(err, LD_ERR_RANGE,
-	               "a trace of %zu tokens would record %s (%s of it %s), more than %s; "
+	               "a trace of %zu tokens would record %s (%s of it %s), more than the %s %s%s%s; "
 	               "record less with --only, e.g. --only 'layers.0.*' or --only '*resid_out'",
-	               n_tokens, need, big, ld_point_info(cost->largest)->name, room);
+	               n_tokens, need, big, glob, have, room, cost->bytes > memory ? "" : " ",
+	               cost->bytes > memory ? "" : disk_path);
 }
 
 /* "12345", "512M", "2G" -> bytes; 0 on a malformed value. */
