@@ -12,6 +12,7 @@
 #include "trace.h"
 
 #include <jansson.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -382,7 +383,10 @@ enum ld_status ld_trace_open(struct ld_trace *tr, const char *path, struct ld_er
 		st = ld_fail(err, LD_ERR_FORMAT, "%s: metadata \"config\" is missing", path);
 		goto out;
 	}
-	if ((st = ld_config_parse(&tr->cfg, cfg, strlen(cfg), path, err)) != LD_OK)
+	/* Errors read "trace.safetensors: metadata config:1: ...". */
+	char where[PATH_MAX + 32];
+	snprintf(where, sizeof where, "%s: metadata config", path);
+	if ((st = ld_config_parse(&tr->cfg, cfg, strlen(cfg), where, err)) != LD_OK)
 		goto out;
 	if ((st = parse_ids(ld_st_meta(&f, "tokens"), &tr->tokens, &tr->n_tokens, path, "tokens", err)) ||
 	    (st = parse_ids(ld_st_meta(&f, "generated"), &tr->generated, &tr->n_generated, path,

@@ -29,6 +29,12 @@ PY
 expect_error "absurd token id" "tokenizer.json: added_tokens\[0\]: id 2000000000 is beyond" \
 	"$bin" tokenize -m "$tmp/tok" hello
 
+# Traces that lie about shapes, offsets and metadata types.
+for f in tests/fuzz/corpus/trace/hostile-*; do
+	expect_error "$(basename "$f")" "$(basename "$f")" "$bin" ls "$f"
+	expect_error "$(basename "$f") in the viewer" "$(basename "$f")" "$bin" view "$f"
+done
+
 # Inputs a fuzzer found: each through the CLI, one line naming the file.
 mkdir -p "$tmp/cfg"
 for f in tests/fuzz/regress/config/*; do

@@ -170,8 +170,66 @@ def seeds_pth():
                                              + storages))
 
 
+def split_safetensors(raw):
+    n = struct.unpack("<Q", raw[:8])[0]
+    return json.loads(raw[8:8 + n]), raw[8 + n:]
+
+
+def join_safetensors(header, data):
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)  # the data stays aligned
+    return struct.pack("<Q", len(h)) + h + data
+
+
+def hostile_traces(raw):
+    """Traces that lie, each (hostile-*) refused by the reader with one
+    line, checked so by tests/test_limits.sh through `llamadbg ls`."""
+    def edit(fn):
+        header, data = split_safetensors(raw)
+        data = fn(header, data) or data
+        return join_safetensors(header, data)
+
+    def first(header):
+        return next(k for k in header if k != "__metadata__")
+
+    def meta(key, value):
+        return lambda h, d: h["__metadata__"].__setitem__(key, value)
+
+    def shape_lies(h, d):
+        h[first(h)]["shape"][0] += 1
+
+    def past_end(h, d):
+        t = h[first(h)]
+        t["data_offsets"] = [t["data_offsets"][0], len(d) + 64]
+
+    def truncated(h, d):
+        return d[: len(d) // 2]
+
+    def points_drop(h, d):
+        pts = json.loads(h["__metadata__"]["points"])
+        h["__metadata__"]["points"] = json.dumps(pts[1:])
+
+    def int_dtype(h, d):
+        h[first(h)]["dtype"] = "I64"
+
+    return {
+        "hostile-shape-lies": edit(shape_lies),
+        "hostile-offsets-past-end": edit(past_end),
+        "hostile-truncated-data": edit(truncated),
+        "hostile-dtype-i64": edit(int_dtype),
+        "hostile-format": edit(meta("format", "llamadbg-trace-99")),
+        "hostile-config-not-json": edit(meta("config", "{\"hidden_size\": ")),
+        "hostile-config-number": edit(meta("config", "42")),
+        "hostile-tokens-not-list": edit(meta("tokens", "{\"a\": 1}")),
+        "hostile-tokens-strings": edit(meta("tokens", "[\"x\", \"y\"]")),
+        "hostile-generated-huge": edit(meta("generated", "[99999999999999999999]")),
+        "partial-points": edit(points_drop),  # accepted: axes from the catalogue
+        "hostile-points-not-list": edit(meta("points", "7")),
+    }
+
+
 def seeds_traces(binary):
-    model = os.path.join(ROOT, "tests/data/models/bf16_mqa")
+    model = "tests/data/models/bf16_mqa"  # relative: the trace stores the path as given
     with tempfile.TemporaryDirectory() as tmp:
         runs = [("layer0", ["--only", "embed", "--only", "layers.0.*"]),
                 ("decode", ["-n", "2", "--only", "logits", "--only", "step.*.logits", "--only", "layers.0.probs"]),
@@ -179,9 +237,20 @@ def seeds_traces(binary):
         for name, extra in runs:
             path = os.path.join(tmp, name + ".safetensors")
             subprocess.run([binary, "trace", "-m", model, "-t", "126,5,9,17", "-o", path] + extra,
-                           check=True, stdout=subprocess.DEVNULL)
+                           check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
             with open(path, "rb") as f:
                 out("trace", name, f.read())
+        with open(os.path.join(tmp, "decode.safetensors"), "rb") as f:
+            for name, data in hostile_traces(f.read()).items():
+                out("trace", name, data)
+
+
+def seeds_model():
+    """fuzz_model.c: byte 0 says which file of the test model the rest is."""
+    d = os.path.join(ROOT, "tests/data/models/bf16_mqa")
+    for which, name in enumerate(["config.json", "model.safetensors"]):
+        with open(os.path.join(d, name), "rb") as f:
+            out("model", name, bytes([which]) + f.read())
 
 
 def main():
@@ -194,6 +263,7 @@ def main():
     seeds_encode()
     seeds_pth()
     seeds_traces(os.path.abspath(sys.argv[1]))
+    seeds_model()
     for d in sorted(os.listdir(CORPUS)):
         files = os.listdir(os.path.join(CORPUS, d))
         size = sum(os.path.getsize(os.path.join(CORPUS, d, f)) for f in files)

@@ -19,7 +19,7 @@ for h in "$@"; do
 	bin=$build/fuzz/fuzz_$h
 	mkdir -p "$build/corpus/$h" "$build/crashes/$h"
 	case $h in
-	config | params | tokenizer_json | safetensors | trace) dict=$here/json.dict ;;
+	config | params | tokenizer_json | safetensors | trace | model) dict=$here/json.dict ;;
 	pth | pickle) dict=$here/pickle.dict ;;
 	*) dict=$here/$h.dict ;;
 	esac
