@@ -682,7 +682,8 @@ static enum ld_status pk_run(struct pk *k, struct pk_obj **out)
 		case 't': /* TUPLE: everything since the MARK */
 			if ((bad = pk_pop_mark(k, &from)) != 0)
 				break;
-			a = pk_tuple(k, k->stack + from, k->sp - from);
+			/* An empty tuple may come before anything was ever pushed. */
+			a = pk_tuple(k, k->sp > from ? k->stack + from : NULL, k->sp - from);
 			k->sp = from;
 			bad = pk_push(k, a);
 			break;
