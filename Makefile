@@ -29,9 +29,11 @@ TEST_CFLAGS = $(shell pkg-config --cflags cmocka)
 VIEW_CFLAGS += -I$(BUILD)/gen
 TEST_LIBS   = $(shell pkg-config --libs cmocka)
 
-CORE_SRC  = $(filter-out core/main.c,$(wildcard core/*.c))
+CORE_SRC  = $(wildcard core/*.c)
 CORE_OBJ  = $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
-VIEW_SRC  = $(wildcard viewer/*.c lessons/*.c)
+# viewer/cli/: the command line, above both the engine and the viewer.
+VIEW_SRC  = $(filter-out viewer/cli/main.c,$(wildcard viewer/*.c viewer/cli/*.c lessons/*.c))
+MAIN_OBJ  = $(BUILD)/obj/viewer/cli/main.o
 VIEW_OBJ  = $(VIEW_SRC:%.c=$(BUILD)/obj/%.o)
 VLIB      = $(BUILD)/libllamadbg-view.a
 TEST_SRC  = $(wildcard tests/test_*.c)
@@ -72,7 +74,7 @@ $(BUILD)/obj/core/%.o: core/%.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) $(OPENMP) $(CORE_CFLAGS) -Icore -MMD -MP -c $< -o $@
 
-UI_COMPILE = $(CC) $(CFLAGS) $(WARN) $(CORE_CFLAGS) $(VIEW_CFLAGS) -Icore -Iviewer -Ilessons -MMD -MP
+UI_COMPILE = $(CC) $(CFLAGS) $(WARN) $(CORE_CFLAGS) $(VIEW_CFLAGS) -Icore -Iviewer -Iviewer/cli -Ilessons -MMD -MP
 $(BUILD)/obj/viewer/%.o: viewer/%.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(UI_COMPILE) -c $< -o $@
@@ -89,18 +91,15 @@ $(BUILD)/gen/core_sources.inc: viewer/embed_sources.sh $(wildcard core/*.c core/
 	sh viewer/embed_sources.sh $(sort $(wildcard core/*.c core/*.h)) > $@.tmp && mv $@.tmp $@
 $(BUILD)/obj/viewer/sources.o: $(BUILD)/gen/core_sources.inc
 
-# main.c dispatches to the viewer too, so it sees viewer/ headers (no curses).
-$(BUILD)/obj/core/main.o: CORE_CFLAGS += -Iviewer
-
 $(VLIB): $(VIEW_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BIN): $(BUILD)/obj/core/main.o $(VLIB) $(LIB)
+$(BIN): $(MAIN_OBJ) $(VLIB) $(LIB)
 	$(CC) $(CFLAGS) $(OPENMP) -o $@ $^ $(VIEW_LIBS) $(CORE_LIBS) $(LDFLAGS)
 
 # tests/testlib.c: helpers every test binary links (scratch dirs, golden compare).
-TEST_COMPILE = $(CC) $(CFLAGS) $(WARN) $(OPENMP) $(CORE_CFLAGS) $(VIEW_CFLAGS) $(TEST_CFLAGS) -Icore -Iviewer -Ilessons -MMD -MP
+TEST_COMPILE = $(CC) $(CFLAGS) $(WARN) $(OPENMP) $(CORE_CFLAGS) $(VIEW_CFLAGS) $(TEST_CFLAGS) -Icore -Iviewer -Iviewer/cli -Ilessons -MMD -MP
 $(BUILD)/tests/testlib.o: tests/testlib.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(TEST_COMPILE) -c $< -o $@

@@ -134,7 +134,4 @@ const char *ld_tok_path(const struct ld_tokenizer *tk);
 enum ld_status ld_tok_write_tiktoken(const struct ld_tokenizer *tk, const char *path,
                                      int force, struct ld_err *err);
 
-/* `llamadbg tokenize ...` (argv[0] is "tokenize"); see cli_tokenize.c. */
-int ld_cmd_tokenize(int argc, char **argv);
-
 #endif

@@ -51,6 +51,9 @@ expect_error "dump glob matching nothing" "no tensor matches" "$bin" dump "$tmp/
 	&& ok "dump creates its output directory" || bad "dump -o newdir"
 expect_error "dump into a file" "cannot create the directory" "$bin" dump "$tmp/t.safetensors" embed -o "$tmp/t.safetensors/x"
 expect_error "dump unknown format" "unknown format" "$bin" dump "$tmp/t.safetensors" -f xls -o "$tmp/d"
+"$bin" ls -- "$tmp/t.safetensors" >/dev/null 2>&1 && ok "-- ends the options of ls" || bad "ls --"
+"$bin" trace -m $model -t 254,17 -o "$tmp/dd.safetensors" -- >/dev/null 2>&1 && ok "-- ends the options of trace" || bad "trace --"
+expect_error "ls of an unknown option" "ls: unknown option" "$bin" ls -q "$tmp/t.safetensors"
 expect_error "unknown command" "unknown command" "$bin" frobnicate
 [ -z "$(ls "$tmp" | grep tmp)" ] && ok "no temp files left" || bad "temp files left: $(ls "$tmp")"
 

@@ -56,6 +56,9 @@ expect model-file "277 263" "$bin" tokenize -m $TINY/tokenizer.model --ids hello
 expect special-allowed "263 286" "$bin" tokenize -m $TINY --ids --no-bos --allow-special "hello<|eot_id|>"
 expect special-as-text "263 265 101 111 116 95 105 100 266" \
 	"$bin" tokenize -m $TINY --ids --no-bos "hello<|eot_id|>"
+# `--` ends the options: a text may start with '-'.
+expect dash-text "277 45 120" "$bin" tokenize -m $TINY --ids -- "-x"
+expect_error dash-ends-options "more than one TEXT" "$bin" tokenize -m $TINY --ids -- -x --no-bos
 expect stdin "97 256" sh -c "printf abc | '$bin' tokenize -m $TINY --ids --no-bos -"
 printf 'hello\377\n' >"$tmp/prompt.bin"
 expect file-bytes "277 263 255 10" "$bin" tokenize -m $TINY --ids -f "$tmp/prompt.bin"

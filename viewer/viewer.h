@@ -1,13 +1,6 @@
-/* viewer.h - the ncurses viewer's entry points.
- *
- *   llamadbg view FILE                 a saved trace (mmapped)
- *   llamadbg view --synth tiny|small|8b   a synthetic trace (no model needed)
- *   llamadbg view --bench [--keys K] [--size LxC] FILE|--synth NAME
- *                                      replay keys on a headless screen,
- *                                      report median and worst frame time
- *
- * `llamadbg` alone and `view -m DIR -p TEXT` trace first (the main
- * program does) and then call ld_view_trace().
+/* viewer.h - the ncurses viewer's entry points. The command line
+ * (viewer/cli/) opens a trace, saved, synthetic or traced from a model,
+ * and calls ld_view_trace() or ld_view_bench() on it.
  */
 #ifndef LD_VIEWER_H
 #define LD_VIEWER_H
@@ -16,9 +9,6 @@
 
 #include "status.h"
 #include "trace.h"
-
-/* argv[0] == "view". Prints one error line on stderr; returns the exit status. */
-int ld_cmd_view(int argc, char **argv);
 
 /* Run the viewer on a trace until the user quits. Needs stdin and stdout
  * to be a terminal (else LD_ERR_USAGE with one clear line in err). The

@@ -1,6 +1,11 @@
-/* cli.h - the llamadbg subcommands. Each takes argv with argv[0] the
- * subcommand name and returns the process exit status. Unlike the engine,
- * these print: results on stdout, one error line on stderr. */
+/* cli.h - the llamadbg command line: the subcommands and what they share.
+ *
+ * The front end sits above both the engine (core/) and the viewer: main.c
+ * holds the one table of subcommands, the cli_*.c files parse options and
+ * print. Each command takes argv with argv[0] the subcommand name and
+ * returns the process exit status. Unlike the engine, these print: results
+ * on stdout, one error line on stderr. `--` ends the options of every
+ * command, so an argument may start with '-'. */
 #ifndef LD_CLI_H
 #define LD_CLI_H
 
@@ -12,6 +17,22 @@ int ld_cmd_trace(int argc, char **argv);
 int ld_cmd_ls(int argc, char **argv);
 int ld_cmd_dump(int argc, char **argv);
 int ld_cmd_info(int argc, char **argv);
+int ld_cmd_tokenize(int argc, char **argv);
+int ld_cmd_view(int argc, char **argv);
+int ld_cmd_lesson(int argc, char **argv);
+int ld_cmd_diff(int argc, char **argv);
+
+/* `llamadbg` alone: the demo model on the seed prompt, in the viewer. */
+int ld_cli_run_default(void);
+
+/* Commands that take only --help and positional arguments: parse argv
+ * (`--` ends the options). Returns 0 with *first the index of the first
+ * positional argument, -1 after printing usage and help (NULL: none) for
+ * --help, 1 after one
+ * error line for a bad option, or usage for a count outside
+ * [min_pos, max_pos]. */
+int ld_cli_positional(int argc, char **argv, const char *usage, const char *help, int min_pos, int max_pos,
+                      int *first);
 
 struct ld_trace;
 /* A sequence classifier's trace: print the class logits at the last token

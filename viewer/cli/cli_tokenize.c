@@ -3,6 +3,7 @@
  *   llamadbg tokenize -m MODEL [--ids] [--no-bos] [--allow-special] TEXT
  *   llamadbg tokenize -m MODEL ... -f FILE       (the file's bytes, as they are)
  *   llamadbg tokenize -m MODEL ... -             (standard input)
+ *   llamadbg tokenize -m MODEL ... -- -TEXT      (`--` ends the options)
  *   llamadbg tokenize --convert tokenizer.json -o tokenizer.model [--force]
  *
  * MODEL is a model directory or a tokenizer file. The default output is one
@@ -10,6 +11,7 @@
  * line. Errors are one line on stderr, "llamadbg: FILE: what was wrong",
  * and exit status 1.
  */
+#include "cli.h"
 #include "tokenizer.h"
 
 #include <errno.h>
@@ -19,7 +21,7 @@
 #include <sys/stat.h>
 
 #define USAGE \
-	"usage: llamadbg tokenize -m MODEL_DIR [--ids] [--no-bos] [--allow-special] [-f FILE] TEXT|-\n" \
+	"usage: llamadbg tokenize -m MODEL_DIR [--ids] [--no-bos] [--allow-special] [-f FILE] [--] TEXT|-\n" \
 	"       llamadbg tokenize --convert tokenizer.json -o tokenizer.model [--force]\n"
 
 struct tok_args {
@@ -77,8 +79,19 @@ static int read_all(FILE *f, const char *name, char **buf, size_t *len)
 
 static int parse_args(int argc, char **argv, struct tok_args *a)
 {
+	int options = 1; /* `--` ends them: a text may start with '-' */
 	for (int i = 1; i < argc; i++) {
 		const char *s = argv[i];
+		if (options && strcmp(s, "--") == 0) {
+			options = 0;
+			continue;
+		}
+		if (!options) {
+			if (a->text)
+				return usage_error("more than one TEXT (quote the text)");
+			a->text = s;
+			continue;
+		}
 		/* Options that take a value: the value is the next argument. */
 		const char **slot = NULL;
 		if (strcmp(s, "-m") == 0 || strcmp(s, "--model") == 0)

@@ -29,6 +29,30 @@ int ld_cli_error(const char *fmt, ...)
 	return 1;
 }
 
+int ld_cli_positional(int argc, char **argv, const char *usage, const char *help, int min_pos, int max_pos,
+                      int *first)
+{
+	static const struct option opts[] = {{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+	optind = 1;
+	opterr = 0;
+	int c = getopt_long(argc, argv, "h", opts, NULL);
+	opterr = 1;
+	if (c == 'h') {
+		fputs(usage, stdout);
+		fputs(help ? help : "", stdout);
+		return -1;
+	}
+	if (c != -1)
+		return ld_cli_error("%s: unknown option \"%s\" (see llamadbg %s --help)", argv[0],
+		                    argv[optind - 1], argv[0]);
+	*first = optind;
+	if (argc - optind < min_pos || argc - optind > max_pos) {
+		fputs(usage, stderr);
+		return 1;
+	}
+	return 0;
+}
+
 /* "128000,1820,4320" or "128000 1820 4320" -> ids. */
 static int parse_ids(const char *s, int32_t **ids, size_t *n)
 {
@@ -331,16 +355,16 @@ static int open_trace(const char *path, struct ld_trace *tr)
 
 int ld_cmd_ls(int argc, char **argv)
 {
-	if (argc != 2 || argv[1][0] == '-') {
-		fputs("usage: llamadbg ls TRACE_FILE\n", argc == 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr);
-		return argc == 2 && strcmp(argv[1], "--help") == 0 ? 0 : 1;
-	}
+	int first, rc = ld_cli_positional(argc, argv, "usage: llamadbg ls TRACE_FILE\n", NULL, 1, 1, &first);
+	if (rc != 0)
+		return rc < 0 ? 0 : rc;
+	const char *path = argv[first];
 	struct ld_trace tr;
-	if (open_trace(argv[1], &tr) != 0)
+	if (open_trace(path, &tr) != 0)
 		return 1;
 	const struct ld_config *c = &tr.cfg;
 	printf("%s: %zu tensors; model dim %d, %d layers, %d heads (%d KV), head_dim %d, ffn %d, vocab %d\n",
-	       argv[1], tr.n, c->dim, c->n_layers, c->n_heads, c->n_kv_heads, c->head_dim, c->ffn_dim,
+	       path, tr.n, c->dim, c->n_layers, c->n_heads, c->n_kv_heads, c->head_dim, c->ffn_dim,
 	       c->vocab_size);
 	printf("tokens:");
 	for (size_t i = 0; i < tr.n_tokens; i++)

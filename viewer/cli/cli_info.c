@@ -15,18 +15,18 @@ static void print_bytes(const char *label, size_t n, const char *what)
 
 int ld_cmd_info(int argc, char **argv)
 {
-	if (argc != 2 || argv[1][0] == '-') {
-		int help = argc == 2 && strcmp(argv[1], "--help") == 0;
-		fprintf(help ? stdout : stderr, "usage: llamadbg %s MODEL_DIR\n", argv[0]);
-		if (help)
-			printf("Describe a model directory (Hugging Face or Meta layout, or either in\n"
-			       "original/): its format, config, parameter count, dtype and the memory it\n"
-			       "maps and copies.\n");
-		return help ? 0 : 1;
-	}
+	char usage[128];
+	snprintf(usage, sizeof usage, "usage: llamadbg %s MODEL_DIR\n", argv[0]);
+	int first, rc = ld_cli_positional(argc, argv, usage,
+	                                  "Describe a model directory (Hugging Face or Meta layout, or either in\n"
+	                                  "original/): its format, config, parameter count, dtype and the memory it\n"
+	                                  "maps and copies.\n", 1, 1, &first);
+	if (rc != 0)
+		return rc < 0 ? 0 : rc;
+	const char *dir = argv[first];
 	struct ld_model m;
 	struct ld_err err = {{0}};
-	if (ld_model_inspect(&m, argv[1], &err) != LD_OK)
+	if (ld_model_inspect(&m, dir, &err) != LD_OK)
 		return ld_cli_error("%s", err.msg);
 	const struct ld_config *c = &m.cfg;
 	size_t n_files = m.format == LD_FORMAT_META ? m.n_pth : m.n_files, on_disk = 0;

@@ -1,0 +1,229 @@
+/* cli_view.c - `llamadbg view`, `llamadbg lesson` and `llamadbg` alone:
+ * the commands that open the terminal viewer, on a saved trace, a
+ * synthetic one, or a model traced first. */
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "util.h"
+#include "viewer.h"
+
+/* The seed articles' prompt: 17 tokens with Llama 3's tokenizer. */
+#define DEFAULT_PROMPT "the answer to the ultimate question of life, the universe, and everything is "
+
+static const char view_usage[] =
+	"usage: llamadbg view TRACE_FILE\n"
+	"       llamadbg view -m MODEL_DIR (-p TEXT | -p - | -f FILE | -t ID,...) [-n N] [--only GLOB]...\n"
+	"       llamadbg view --synth tiny|small|8b\n"
+	"       llamadbg view --bench [--keys KEYS] [--size LINESxCOLS] TRACE_FILE|--synth NAME\n";
+
+/* Trace in memory, then step through it. */
+static int view_request(const struct ld_trace_request *rq)
+{
+	struct ld_trace tr;
+	struct ld_err err = {{0}};
+	if (ld_cli_trace_run(rq, &tr) != 0)
+		return 1;
+	enum ld_status st = ld_view_trace(&tr, &err);
+	ld_trace_free(&tr);
+	return st == LD_OK ? 0 : ld_cli_error("%s", err.msg);
+}
+
+/* `view -m DIR ...`: the trace options, then the viewer. */
+static int view_model(int argc, char **argv)
+{
+	struct ld_trace_request rq;
+	int rc = ld_cli_trace_args(argc, argv, &rq, view_usage);
+	if (rc == 0)
+		rc = view_request(&rq);
+	free(rq.only);
+	return rc < 0 ? 0 : rc;
+}
+
+/* Options of the saved-trace form. */
+struct view_args {
+	const char *file, *synth, *keys;
+	int bench, lines, cols;
+};
+
+/* Returns 0 to go on, -1 after --help, 2 after a usage error. */
+static int view_parse(int argc, char **argv, struct view_args *a)
+{
+	static const struct option opts[] = {
+		{"bench", no_argument, 0, 'b'}, {"synth", required_argument, 0, 's'},
+		{"keys", required_argument, 0, 'k'}, {"size", required_argument, 0, 'z'},
+		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+	};
+	*a = (struct view_args){.lines = 24, .cols = 80};
+	optind = 1;
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'b': a->bench = 1; break;
+		case 's': a->synth = optarg; break;
+		case 'k': a->keys = optarg; break;
+		case 'z':
+			if (sscanf(optarg, "%dx%d", &a->lines, &a->cols) != 2 || a->lines < 1 || a->cols < 1 ||
+			    a->lines > 1000 || a->cols > 1000) {
+				fprintf(stderr, "llamadbg: view --size: \"%s\" is not LINESxCOLS (e.g. 48x160)\n", optarg);
+				return 2;
+			}
+			break;
+		case 'h': fputs(view_usage, stdout); return -1;
+		default:
+			fprintf(stderr, "llamadbg: view: unknown option or missing value \"%s\"\n%s",
+			        argv[optind - 1], view_usage);
+			return 2;
+		}
+	}
+	opterr = 1;
+	if (optind < argc)
+		a->file = argv[optind++];
+	if (optind < argc) {
+		fprintf(stderr, "llamadbg: view: one trace file, not \"%s\" too\n%s", argv[optind], view_usage);
+		return 2;
+	}
+	if (!a->file == !a->synth) {
+		fputs(view_usage, stderr);
+		return 2;
+	}
+	return 0;
+}
+
+int ld_cmd_view(int argc, char **argv)
+{
+	/* -m (before any `--`) means trace a model first. */
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "-m") == 0 || strncmp(argv[i], "--model", 7) == 0)
+			return view_model(argc, argv);
+	struct view_args a;
+	int rc = view_parse(argc, argv, &a);
+	if (rc != 0)
+		return rc < 0 ? 0 : rc;
+
+	struct ld_trace tr;
+	struct ld_err err = {""};
+	enum ld_status st;
+	ld_trace_init(&tr);
+	if (a.synth) {
+		struct vw_synth o;
+		if (vw_synth_preset(&o, a.synth) != 0) {
+			fprintf(stderr, "llamadbg: view --synth: \"%s\" is not a preset (tiny, small or 8b)\n", a.synth);
+			return 2;
+		}
+		st = vw_synth_trace(&tr, &o, &err);
+	} else {
+		st = ld_trace_open(&tr, a.file, &err);
+	}
+	if (st != LD_OK)
+		return ld_cli_error("%s", err.msg);
+	if (a.bench)
+		st = ld_view_bench(&tr, a.keys, a.lines, a.cols, stdout, &err);
+	else
+		st = ld_view_trace(&tr, &err);
+	ld_trace_free(&tr);
+	return st == LD_OK ? 0 : ld_cli_error("%s", err.msg);
+}
+
+/* A bundled directory: `here` relative to the working directory if probe
+ * (a file inside it) exists there, else relative to the binary
+ * (build/llamadbg -> ../here, an install's ../share/llamadbg/NAME). */
+static char *find_bundled(const char *here, const char *installed, const char *probe)
+{
+	char path[PATH_MAX + 64], exe[PATH_MAX];
+	snprintf(path, sizeof path, "%s/%s", here, probe);
+	if (ld_path_exists(path))
+		return strdup(here);
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n <= 0)
+		return NULL;
+	exe[n] = '\0';
+	const char *dir = dirname(exe);
+	const char *tries[] = {here, installed};
+	for (size_t i = 0; i < sizeof tries / sizeof tries[0]; i++) {
+		snprintf(path, sizeof path, "%s/../%s/%s", dir, tries[i], probe);
+		if (ld_path_exists(path)) {
+			snprintf(path, sizeof path, "%s/../%s", dir, tries[i]);
+			return strdup(path);
+		}
+	}
+	return NULL;
+}
+
+static char *find_demo(void)
+{
+	return find_bundled("data/demo", "share/llamadbg/demo", "config.json");
+}
+
+int ld_cli_run_default(void)
+{
+	char *demo = find_demo();
+	if (!demo)
+		return ld_cli_error("data/demo: the demo model was not found (run from the source tree, "
+		                    "or use `llamadbg view -m MODEL_DIR -p TEXT`)");
+	const char *only[1] = {0};
+	struct ld_trace_request rq = {.model_dir = demo, .prompt = DEFAULT_PROMPT, .n_generate = 3,
+	                              .only = only};
+	int rc = view_request(&rq);
+	free(demo);
+	return rc;
+}
+
+static char *find_lessons(void)
+{
+	const char *env = getenv("LLAMADBG_LESSONS");
+	if (env && *env)
+		return strdup(env);
+	return find_bundled("lessons", "share/llamadbg/lessons", "01-glance.txt");
+}
+
+static const char lesson_usage[] =
+	"usage: llamadbg lesson          list the lessons and your progress\n"
+	"       llamadbg lesson N|NAME   open one on the demo model's seed-prompt trace\n";
+static const char lesson_help[] =
+	"Progress is kept in $XDG_STATE_HOME/llamadbg/lessons (default ~/.local/state).\n";
+
+/* `llamadbg lesson [N|NAME]`: list, or open one on the seed prompt's trace. */
+int ld_cmd_lesson(int argc, char **argv)
+{
+	int first, rc = ld_cli_positional(argc, argv, lesson_usage, lesson_help, 0, 1, &first);
+	if (rc != 0)
+		return rc < 0 ? 0 : rc;
+	char *dir = find_lessons();
+	if (!dir)
+		return ld_cli_error("lessons: the lessons directory was not found (run from the source tree)");
+	if (first == argc) {
+		rc = ld_lesson_list(dir, stdout);
+		free(dir);
+		return rc;
+	}
+	char *path = ld_lesson_find(dir, argv[first]);
+	free(dir);
+	if (!path)
+		return 1;
+	char *demo = find_demo();
+	if (!demo) {
+		free(path);
+		return ld_cli_error("data/demo: the demo model was not found (run from the source tree)");
+	}
+	const char *only[1] = {0};
+	struct ld_trace_request rq = {.model_dir = demo, .prompt = DEFAULT_PROMPT, .n_generate = 3,
+	                              .only = only};
+	struct ld_trace tr;
+	rc = ld_cli_trace_run(&rq, &tr);
+	if (rc == 0) {
+		struct ld_err err = {{0}};
+		if (ld_lesson_run(&tr, path, NULL, &err) != LD_OK)
+			rc = ld_cli_error("%s", err.msg);
+		ld_trace_free(&tr);
+	}
+	free(demo);
+	free(path);
+	return rc;
+}
