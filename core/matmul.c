@@ -16,7 +16,18 @@
  *   to keep the FMA units busy, which means loading each weight once for
  *   all tokens and each x value once for several rows.
  *
- * The AVX2 path, from the inside out:
+ * Three kernels, chosen at run time from what the CPU has (ld_matmul_kernel;
+ * LLAMADBG_KERNEL=avx512|avx2|scalar forces one): AVX-512F, AVX2 + FMA +
+ * F16C, and portable C. The binary is built for plain x86-64; the SIMD
+ * functions carry target attributes, so it runs on any x86-64 and uses
+ * zmm registers only where the CPU has them. All three widen stored
+ * weights to f32 in registers and do f32 multiply-adds: the activations
+ * are never rounded to bf16.
+ *
+ * The AVX2 and AVX-512 paths share the loops below the tile (chunk_run,
+ * matmul_blocked: the same blocking, prefetching and threads); the
+ * AVX-512 tile is the AVX2 one at twice the width with twice the
+ * registers (see "AVX-512F tiles"). The AVX2 path, from the inside out:
  *   tile     R rows x TB tokens of 8-lane f32 accumulators: 2 x 6 (12 of
  *            the 16 ymm registers) or, when T <= 2, 4 x T. Each step of 16
  *            columns widens 16 weights per row in registers (bf16: a
@@ -83,12 +94,12 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <cpuid.h>
 #include <immintrin.h>
-#define LD_HAVE_AVX2_PATH 1
+#define LD_HAVE_X86_PATHS 1
 #endif
+
 
 /* Bytes per stored weight element: 4 for F32, 2 for BF16 and F16. */
 static size_t elem_size(enum ld_dtype dt)
@@ -141,6 +152,22 @@ void ld_weight_row(float *out, const struct ld_weight *w, size_t r)
 
 enum { SCALAR_BLOCK = 256 }; /* columns of a row widened at a time (1 KB) */
 
+/* sum a[i] * b[i] over n, in 8 interleaved partial sums as the SIMD
+ * kernels keep lanes: a long sum in one float loses digits the float64
+ * check notices, and 8 independent sums also let the compiler vectorise. */
+static float dot(const float *a, const float *b, size_t n)
+{
+	float lane[8] = {0};
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8)
+		for (int j = 0; j < 8; j++)
+			lane[j] += a[i + j] * b[i + j];
+	float s = ((lane[0] + lane[4]) + (lane[1] + lane[5])) + ((lane[2] + lane[6]) + (lane[3] + lane[7]));
+	for (; i < n; i++)
+		s += a[i] * b[i];
+	return s;
+}
+
 /* One row at a time: widen a block of it, then dot it with every token. */
 static void matmul_scalar(float *out, const float *x, const struct ld_weight *w, size_t T)
 {
@@ -157,19 +184,15 @@ static void matmul_scalar(float *out, const float *x, const struct ld_weight *w,
 		for (size_t k0 = 0; k0 < cols; k0 += SCALAR_BLOCK) {
 			size_t n = cols - k0 < SCALAR_BLOCK ? cols - k0 : SCALAR_BLOCK;
 			widen(wbuf, row + k0 * esz, w->dtype, n);
-			for (size_t t = 0; t < T; t++) {
-				const float *xt = x + t * cols + k0;
-				float s = 0.0f;
-				for (size_t i = 0; i < n; i++)
-					s += wbuf[i] * xt[i];
-				out[t * rows + r] += s;
-			}
+			for (size_t t = 0; t < T; t++)
+				out[t * rows + r] += dot(wbuf, x + t * cols + k0, n);
 		}
 	}
 }
 
-/* ---- AVX2 + FMA + F16C path --------------------------------------------- */
-#ifdef LD_HAVE_AVX2_PATH
+/* ---- blocked path: the loops AVX2 and AVX-512 share ------------------- */
+
+#ifdef LD_HAVE_X86_PATHS
 
 /* OpenMP's team size and this thread's place in it (1 and 0 without it). */
 static int max_threads(void)
@@ -190,47 +213,226 @@ static size_t thread_num(void)
 #endif
 }
 
-#define AVX2 __attribute__((target("avx2,fma,f16c")))
-#define AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))
-
 enum {
-	TB_MAX = 6,              /* tokens per tile: 2 x 6 accumulators + 2 weights + x */
-	L1_X_BYTES = 24 * 1024,  /* a tile's x block (TB x kc floats) in L1 (32 KB) */
-	L2_W_BYTES = 128 * 1024, /* a chunk's weights in L2 (512 KB), next to x */
+	TB_LIMIT = 6,            /* tokens per tile, for every ISA */
+	L1_X_BYTES = 24 * 1024,  /* a tile's x block (TB x kc floats) in L1 (32-48 KB) */
+	L2_W_BYTES = 128 * 1024, /* a chunk's weights in L2 (512 KB-1 MB), next to x */
 	CHUNK_MAX = 64,          /* rows per chunk at most: enough work per item */
 };
 
-/* Token blocks as even as possible, at most TB_MAX: T = 17 -> 6, 6, 5.
- * Block b starts at token b * (T / n) + min(b, T % n). */
-static size_t token_blocks(size_t T) { return (T + TB_MAX - 1) / TB_MAX; }
+/* What one tile works on. */
+struct tile {
+	const unsigned char *w[4]; /* the R stored rows (logical rows r0..r0+R) */
+	uintptr_t pf[4];           /* rows to prefetch, at their first column
+	                              (the next tile's: see chunk_run) */
+	const float *xb;           /* packed x of the token block (see pack_x) */
+	size_t t0;                 /* first token of the tile */
+	size_t k0, k1;             /* columns [k0, k1), multiples of the group */
+	float *part;               /* the accumulators between column blocks:
+	                              vector (r, t) at part + (r * part_ld + t) * lanes */
+	size_t part_ld;
+	int first, last;           /* the first / last column block */
+	float *out;                /* (T, ldo) */
+	size_t ldo;                /* rows of W */
+	size_t r0;                 /* first logical row */
+};
 
-/* Copy x's first cols16 columns into xp in the order the tiles read them:
- * token block by token block (block b at xp + t0 * cols16), and in a block,
- * each group of 16 columns for its tb tokens one after the other (16
- * floats each). With split (BF16) a token's 16 floats are the even columns
- * then the odd ones, matching how a bf16 load is widened (w_lo, w_hi). */
-static void pack_x(float *xp, const float *x, size_t T, size_t cols, size_t cols16, int split)
+/* One instruction set's tiles and the sizes the shared loops need. */
+struct isa {
+	size_t group;  /* columns per tile step: 2 registers of floats (16 or 32) */
+	size_t lanes;  /* floats per accumulator register (8 or 16) */
+	size_t tb_max; /* tokens per tile at most */
+	int r_many;    /* rows per tile when T > 2 */
+	int r_few;     /* rows per tile when T <= 2 (memory bound) */
+	/* tile(dt, R, TB, a): R is r_many, r_few or 1; TB is 1..tb_max */
+	void (*tile)(enum ld_dtype dt, int R, int TB, const struct tile *a);
+};
+
+/* Token blocks as even as possible, at most tb_max: T = 17 -> 6, 6, 5.
+ * Block b of n has T / n + (b < T % n) tokens. */
+static size_t token_blocks(size_t T, size_t tb_max) { return (T + tb_max - 1) / tb_max; }
+
+/* Copy x's first colsg columns into xp in the order the tiles read them:
+ * token block by token block (block b at xp + t0 * colsg), and in a block,
+ * each group of G columns for its tb tokens one after the other (G floats
+ * each). With split (BF16) a token's G floats are the even columns then
+ * the odd ones, matching how a bf16 load is widened (w_lo, w_hi). */
+static void pack_x(float *xp, const float *x, size_t T, size_t cols, size_t colsg,
+                   const struct isa *isa, int split)
 {
-	const size_t nblk = token_blocks(T);
+	const size_t G = isa->group, nblk = token_blocks(T, isa->tb_max);
 	for (size_t b = 0, t0 = 0; b < nblk; b++) {
 		size_t tb = T / nblk + (b < T % nblk);
-		float *blk = xp + t0 * cols16;
-		for (size_t g = 0; g < cols16 / 16; g++)
+		float *blk = xp + t0 * colsg;
+		for (size_t g = 0; g < colsg / G; g++)
 			for (size_t t = 0; t < tb; t++) {
-				const float *src = x + (t0 + t) * cols + g * 16;
-				float *dst = blk + (g * tb + t) * 16;
+				const float *src = x + (t0 + t) * cols + g * G;
+				float *dst = blk + (g * tb + t) * G;
 				if (split) {
-					for (int j = 0; j < 8; j++) {
+					for (size_t j = 0; j < G / 2; j++) {
 						dst[j] = src[2 * j];
-						dst[8 + j] = src[2 * j + 1];
+						dst[G / 2 + j] = src[2 * j + 1];
 					}
 				} else {
-					memcpy(dst, src, 16 * sizeof *dst);
+					memcpy(dst, src, G * sizeof *dst);
 				}
 			}
 		t0 += tb;
 	}
 }
+
+/* For prefetching: pf[0..n) = the addresses of rows [r, r + n) at column
+ * k0 (rows past the end of W repeat its last row). Integers, not pointers:
+ * a prefetch may run past the rows it is for, which is harmless for the
+ * CPU and must not be pointer arithmetic in C. */
+static void prefetch_rows(uintptr_t *pf, const struct ld_weight *w, size_t r, int n, size_t k0)
+{
+	for (int i = 0; i < n; i++) {
+		size_t q = r + (size_t)i < w->rows ? r + (size_t)i : w->rows - 1;
+		pf[i] = (uintptr_t)row_ptr(w, q) + k0 * elem_size(w->dtype);
+	}
+}
+
+/* Rows [r0, r0+nr) of out. For each block of up to tb_max tokens, walk the
+ * columns kc at a time and run a tile on every row group of the chunk: the
+ * x block (tb tokens x kc columns) stays in L1 while the chunk's weights
+ * pass through it; the chunk's weights stay in L2 for the next token block.
+ * Then add the leftover columns one by one. */
+static void chunk_run(const struct isa *isa, float *out, const float *x, const float *xp,
+                      float *part, const struct ld_weight *w, size_t T,
+                      size_t r0, size_t nr, size_t kc, int R)
+{
+	const size_t rows = w->rows, cols = w->cols, colsg = cols - cols % isa->group;
+	const size_t esz = elem_size(w->dtype);
+	const size_t nblk = token_blocks(T, isa->tb_max);
+	struct tile a = {.out = out, .ldo = rows, .part_ld = T};
+
+	for (size_t k0 = 0; k0 < colsg; k0 += kc) {
+		a.k0 = k0;
+		a.k1 = colsg - k0 < kc ? colsg : k0 + kc;
+		a.first = k0 == 0;
+		a.last = a.k1 == colsg;
+		for (size_t b = 0, t0 = 0; b < nblk; b++) {
+			size_t tb = T / nblk + (b < T % nblk);
+			a.t0 = t0;
+			a.xb = xp + t0 * colsg;
+			for (size_t r = r0; r < r0 + nr;) {
+				int rr = r0 + nr - r >= (size_t)R ? R : 1; /* leftovers: one by one */
+				for (int i = 0; i < rr; i++)
+					a.w[i] = row_ptr(w, r + i);
+				a.r0 = r;
+				a.part = part ? part + ((r - r0) * T + t0) * isa->lanes : NULL;
+				/* The first turn prefetches the next row group, or after
+				 * the last one the first of the next column block (or
+				 * chunk): the first turn to need it. Later turns find
+				 * their weights in L2, where the first turn left them,
+				 * and the hardware's prefetcher brings them into L1; a
+				 * prefetch there would only push x out of L1, so they
+				 * "prefetch" the rows they are reading (a no-op). */
+				if (b > 0)
+					prefetch_rows(a.pf, w, r, rr, k0);
+				else if (r + (size_t)rr < r0 + nr)
+					prefetch_rows(a.pf, w, r + (size_t)rr, rr, k0);
+				else if (a.k1 < colsg)
+					prefetch_rows(a.pf, w, r0, rr, a.k1);
+				else
+					prefetch_rows(a.pf, w, r0 + nr, rr, 0);
+				isa->tile(w->dtype, rr, (int)tb, &a);
+				r += (size_t)rr;
+			}
+			t0 += tb;
+		}
+	}
+
+	if (colsg == cols && colsg > 0)
+		return; /* no tail (cols == 0 still has to write zeros) */
+	float wt[32];
+	for (size_t r = r0; r < r0 + nr; r++) {
+		widen(wt, row_ptr(w, r) + colsg * esz, w->dtype, cols - colsg);
+		for (size_t t = 0; t < T; t++) {
+			float s = colsg ? out[t * rows + r] : 0.0f;
+			for (size_t c = colsg; c < cols; c++)
+				s += wt[c - colsg] * x[t * cols + c];
+			out[t * rows + r] = s;
+		}
+	}
+}
+
+/* Returns 0 if a scratch buffer cannot be allocated. */
+static int matmul_blocked(const struct isa *isa, float *out, const float *x,
+                          const struct ld_weight *w, size_t T)
+{
+	const size_t rows = w->rows, cols = w->cols, colsg = cols - cols % isa->group;
+	const size_t esz = elem_size(w->dtype);
+	float *xp = NULL;
+	if (colsg) {
+		size_t bytes = (T * colsg * sizeof(float) + 63) & ~(size_t)63;
+		xp = aligned_alloc(64, bytes);
+		if (!xp)
+			return 0;
+		pack_x(xp, x, T, cols, colsg, isa, w->dtype == LD_BF16);
+	}
+
+	/* kc: as many columns as keep a token block's x (tb x kc floats) within
+	 * the L1 budget; a multiple of 64 (T = 17: 1024; T = 1: 6144). */
+	size_t tb_max = T < isa->tb_max ? T : isa->tb_max;
+	size_t kc = L1_X_BYTES / (tb_max * sizeof(float)) & ~(size_t)63;
+	if (kc < 64)
+		kc = 64;
+	const int R = T <= 2 ? isa->r_few : isa->r_many;
+	/* Chunk: as many rows as fit their kc columns in the L2 budget, a
+	 * multiple of 4, 4..64 (T = 17 and 2048..14336 columns: 64). */
+	const size_t kcols = cols < kc ? cols : kc;
+	size_t chunk = cols ? L2_W_BYTES / (kcols * esz) & ~(size_t)3 : 64;
+	if (chunk < 4)
+		chunk = 4;
+	if (chunk > CHUNK_MAX)
+		chunk = CHUNK_MAX;
+	const size_t nchunks = (rows + chunk - 1) / chunk;
+
+	/* With several column blocks, each thread keeps its chunk's
+	 * accumulators between them (chunk rows x T tokens x lanes floats), so
+	 * their lanes are summed once, after the last block. */
+	const size_t nth = (size_t)max_threads(), part_floats = chunk * T * isa->lanes;
+	float *part = NULL;
+	if (colsg > kc) {
+		if (T > SIZE_MAX / 4 / 16 / CHUNK_MAX / nth ||
+		    !(part = aligned_alloc(64, nth * part_floats * sizeof(float)))) {
+			free(xp);
+			return 0;
+		}
+	}
+
+	/* Many tokens: chunks handed out one at a time (dynamic), so that a
+	 * core slowed by a neighbour on a shared machine does not leave the
+	 * other waiting at the end. Few tokens (memory bound): each core takes
+	 * one run of chunks, and streams its own contiguous part of W. */
+#ifdef _OPENMP
+	const size_t per_grab = T > 2 ? 1 : (nchunks + nth - 1) / nth;
+#pragma omp parallel for schedule(dynamic, per_grab)
+#endif
+	for (size_t c = 0; c < nchunks; c++)
+		chunk_run(isa, out, x, xp, part ? part + thread_num() * part_floats : NULL, w, T,
+		          c * chunk, rows - c * chunk < chunk ? rows - c * chunk : chunk, kc, R);
+	free(part);
+	free(xp);
+	return 1;
+}
+
+/* One function per dtype with a case per tile shape, so each tile kernel
+ * (KERNEL(dt, R, TB, a)) is compiled with constant R and TB: R is 1, 2 or
+ * 4; TB is 1..6. Shapes an ISA never asks for are not compiled. */
+#define TILE_CASE(KERNEL, DT, R, TB)                                              \
+	case R * 16 + TB: KERNEL(DT, R, TB, a); break;
+#define TILE_CASES_R(KERNEL, DT, R)                                               \
+	TILE_CASE(KERNEL, DT, R, 1) TILE_CASE(KERNEL, DT, R, 2)                      \
+	TILE_CASE(KERNEL, DT, R, 3) TILE_CASE(KERNEL, DT, R, 4)                      \
+	TILE_CASE(KERNEL, DT, R, 5) TILE_CASE(KERNEL, DT, R, 6)
+
+/* ---- AVX2 + FMA + F16C tiles -------------------------------------------- */
+
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+#define AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))
 
 /* Stored weights p[0..16) widened: the first 8 (F32, F16) or the even ones
  * (BF16) ... */
@@ -286,28 +488,11 @@ AVX2_INLINE __m256 hsum8(const __m256 v[8])
 	                     _mm256_permute2f128_ps(ab, cd, 0x31));
 }
 
-/* What one tile works on. */
-struct tile {
-	const unsigned char *w[4]; /* the R stored rows (logical rows r0..r0+R) */
-	uintptr_t pf[4];           /* rows to prefetch, at their first column
-	                              (the next tile's: see chunk_avx2) */
-	const float *xb;           /* packed x of the token block (see pack_x) */
-	size_t t0;                 /* first token of the tile */
-	size_t k0, k1;             /* columns [k0, k1), multiples of 16 */
-	float *part;               /* the accumulators between column blocks:
-	                              vector (r, t) at part + (r * part_ld + t) * 8 */
-	size_t part_ld;
-	int first, last;           /* the first / last column block */
-	float *out;                /* (T, ldo) */
-	size_t ldo;                /* rows of W */
-	size_t r0;                 /* first logical row */
-};
-
 /* One group of 16 columns: acc[r][t] += W[r][k..k+16] . x[t][k..k+16],
  * with wk[r] = row r at column k, xk = the group's packed x, pf[r] = where
  * to prefetch. In two halves (lo, hi) so that only R weight vectors are
  * live at once: R*TB accumulators + R weights + 1 x <= 16 registers. */
-AVX2_INLINE void tile_step(enum ld_dtype dt, int R, int TB, __m256 acc[4][TB_MAX],
+AVX2_INLINE void tile_step(enum ld_dtype dt, int R, int TB, __m256 acc[4][TB_LIMIT],
                            const unsigned char *const wk[4], const float *xk,
                            const uintptr_t pf[4])
 {
@@ -342,15 +527,16 @@ AVX2_INLINE void tile_step(enum ld_dtype dt, int R, int TB, __m256 acc[4][TB_MAX
 /* The tile's accumulators += W[r0..r0+R][k0..k1] . x[t0..t0+TB][k0..k1],
  * lane by lane; after the last column block, their lane sums are
  * out[t0..t0+TB][r0..r0+R]. R, TB and dt are constants at every call, so
- * the loops unroll and acc lives in registers. The loop walks one byte offset i along all R rows
- * (and the prefetched ones), so its only bookkeeping is i and xk. */
+ * the loops unroll and acc lives in registers. The loop walks one byte
+ * offset i along all R rows (and the prefetched ones), so its only
+ * bookkeeping is i and xk. */
 AVX2_INLINE void tile_kernel(enum ld_dtype dt, int R, int TB, const struct tile *a)
 {
 	const size_t esz = dt == LD_F32 ? 4 : 2;
 	const size_t n = (a->k1 - a->k0) * esz; /* bytes of each row to walk */
 	const float *xk = a->xb + a->k0 / 16 * TB * 16;
 	const unsigned char *w[4];
-	__m256 acc[4][TB_MAX];
+	__m256 acc[4][TB_LIMIT];
 
 	/* Start from zero, or from where the previous column block left off. */
 #pragma GCC unroll 4
@@ -385,7 +571,7 @@ AVX2_INLINE void tile_kernel(enum ld_dtype dt, int R, int TB, const struct tile 
 
 	/* The last: the R x TB sums (sum[r * TB + t]), 8 at a time while there
 	 * are 8, go to out. */
-	float sum[4 * TB_MAX];
+	float sum[4 * TB_LIMIT];
 	int j = 0;
 #pragma GCC unroll 4
 	for (; j + 8 <= R * TB; j += 8) {
@@ -405,197 +591,214 @@ AVX2_INLINE void tile_kernel(enum ld_dtype dt, int R, int TB, const struct tile 
 			a->out[(a->t0 + t) * a->ldo + a->r0 + r] = sum[r * TB + t];
 }
 
-/* One function per dtype with a case per tile shape, so each tile_kernel
- * is compiled with constant R and TB. R is 1, 2 or 4; TB is 1..TB_MAX. */
-#define TILE_CASES(DT)                                                            \
+/* Tiles of 2 x 6 (12 of the 16 ymm registers) for many tokens, 4 x 1..2
+ * for few, 1 x TB for the rows left over. */
+#define AVX2_CASES(DT)                                                            \
 	switch (R * 16 + TB) {                                                        \
-	case 0x11: tile_kernel(DT, 1, 1, a); break;                                  \
-	case 0x12: tile_kernel(DT, 1, 2, a); break;                                  \
-	case 0x13: tile_kernel(DT, 1, 3, a); break;                                  \
-	case 0x14: tile_kernel(DT, 1, 4, a); break;                                  \
-	case 0x15: tile_kernel(DT, 1, 5, a); break;                                  \
-	case 0x16: tile_kernel(DT, 1, 6, a); break;                                  \
-	case 0x21: tile_kernel(DT, 2, 1, a); break;                                  \
-	case 0x22: tile_kernel(DT, 2, 2, a); break;                                  \
-	case 0x23: tile_kernel(DT, 2, 3, a); break;                                  \
-	case 0x24: tile_kernel(DT, 2, 4, a); break;                                  \
-	case 0x25: tile_kernel(DT, 2, 5, a); break;                                  \
-	case 0x26: tile_kernel(DT, 2, 6, a); break;                                  \
-	case 0x41: tile_kernel(DT, 4, 1, a); break;                                  \
-	case 0x42: tile_kernel(DT, 4, 2, a); break;                                  \
+	TILE_CASES_R(tile_kernel, DT, 1)                                              \
+	TILE_CASES_R(tile_kernel, DT, 2)                                              \
+	TILE_CASE(tile_kernel, DT, 4, 1)                                              \
+	TILE_CASE(tile_kernel, DT, 4, 2)                                              \
 	default: assert(!"no such tile shape");                                       \
 	}
 
-AVX2 static void tile_f32(int R, int TB, const struct tile *a) { TILE_CASES(LD_F32) }
-AVX2 static void tile_bf16(int R, int TB, const struct tile *a) { TILE_CASES(LD_BF16) }
-AVX2 static void tile_f16(int R, int TB, const struct tile *a) { TILE_CASES(LD_F16) }
+AVX2 static void avx2_f32(int R, int TB, const struct tile *a) { AVX2_CASES(LD_F32) }
+AVX2 static void avx2_bf16(int R, int TB, const struct tile *a) { AVX2_CASES(LD_BF16) }
+AVX2 static void avx2_f16(int R, int TB, const struct tile *a) { AVX2_CASES(LD_F16) }
 
-AVX2 static void tile_run(enum ld_dtype dt, int R, int TB, const struct tile *a)
+static void tile_avx2(enum ld_dtype dt, int R, int TB, const struct tile *a)
 {
 	if (dt == LD_BF16)
-		tile_bf16(R, TB, a);
+		avx2_bf16(R, TB, a);
 	else if (dt == LD_F16)
-		tile_f16(R, TB, a);
+		avx2_f16(R, TB, a);
 	else
-		tile_f32(R, TB, a);
+		avx2_f32(R, TB, a);
 }
 
-/* For prefetching: pf[0..n) = the addresses of rows [r, r + n) at column
- * k0 (rows past the end of W repeat its last row). Integers, not pointers:
- * a prefetch may run past the rows it is for, which is harmless for the
- * CPU and must not be pointer arithmetic in C. */
-static void prefetch_rows(uintptr_t *pf, const struct ld_weight *w, size_t r, int n, size_t k0)
+static const struct isa isa_avx2 = {
+	.group = 16, .lanes = 8, .tb_max = 6, .r_many = 2, .r_few = 4, .tile = tile_avx2,
+};
+
+/* ---- AVX-512F tiles ------------------------------------------------------
+ *
+ * The AVX2 tiles at twice the width and with twice the registers: a step
+ * is 32 columns (one 64-byte load of 32 bf16 weights: as 16 u32 lanes,
+ * (lane << 16) is the even column and (lane & 0xffff0000) the odd one),
+ * and a tile is 4 rows x 6 tokens of 16-lane accumulators: 24 of the 32
+ * zmm registers, with 4 for weights and 1 for x. Each weight vector feeds
+ * 6 FMAs and each x vector 4: 10 loads per 24 FMAs. Only AVX-512F
+ * instructions (vcvtph2ps on zmm is AVX-512F too), so any AVX-512 CPU
+ * runs it, and the sums are exact f32 FMAs, like the other kernels. */
+
+#define AVX512 __attribute__((target("avx512f")))
+#define AVX512_INLINE static inline __attribute__((always_inline, target("avx512f")))
+
+/* Stored weights p[0..32) widened: the first 16 or the even ones (BF16) ... */
+AVX512_INLINE __m512 z_lo(enum ld_dtype dt, const unsigned char *p)
 {
-	for (int i = 0; i < n; i++) {
-		size_t q = r + (size_t)i < w->rows ? r + (size_t)i : w->rows - 1;
-		pf[i] = (uintptr_t)row_ptr(w, q) + k0 * elem_size(w->dtype);
-	}
+	if (dt == LD_F32)
+		return _mm512_loadu_ps(p);
+	if (dt == LD_F16)
+		return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+	return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_loadu_si512(p), 16));
 }
 
-/* Rows [r0, r0+nr) of out. For each block of up to TB_MAX tokens, walk the
- * columns kc at a time and run a tile on every row group of the chunk: the
- * x block (tb tokens x kc columns) stays in L1 while the chunk's weights
- * pass through it; the chunk's weights stay in L2 for the next token block.
- * Then add the leftover columns one by one. */
-AVX2 static void chunk_avx2(float *out, const float *x, const float *xp, float *part,
-                            const struct ld_weight *w, size_t T,
-                            size_t r0, size_t nr, size_t kc, int R)
+/* ... and the last 16 or the odd ones (BF16). */
+AVX512_INLINE __m512 z_hi(enum ld_dtype dt, const unsigned char *p)
 {
-	const size_t rows = w->rows, cols = w->cols, cols16 = cols & ~(size_t)15;
-	const size_t esz = elem_size(w->dtype);
-	const size_t nblk = token_blocks(T);
-	struct tile a = {.out = out, .ldo = rows, .part_ld = T};
-
-	for (size_t k0 = 0; k0 < cols16; k0 += kc) {
-		a.k0 = k0;
-		a.k1 = cols16 - k0 < kc ? cols16 : k0 + kc;
-		a.first = k0 == 0;
-		a.last = a.k1 == cols16;
-		for (size_t b = 0, t0 = 0; b < nblk; b++) {
-			size_t tb = T / nblk + (b < T % nblk);
-			a.t0 = t0;
-			a.xb = xp + t0 * cols16;
-			for (size_t r = r0; r < r0 + nr;) {
-				int rr = r0 + nr - r >= (size_t)R ? R : 1; /* leftovers: one by one */
-				for (int i = 0; i < rr; i++)
-					a.w[i] = row_ptr(w, r + i);
-				a.r0 = r;
-				a.part = part ? part + ((r - r0) * T + t0) * 8 : NULL;
-				/* The first turn prefetches the next row group, or after
-				 * the last one the first of the next column block (or
-				 * chunk): the first turn to need it. Later turns find
-				 * their weights in L2, where the first turn left them,
-				 * and the hardware's prefetcher brings them into L1; a
-				 * prefetch there would only push x out of L1, so they
-				 * "prefetch" the rows they are reading (a no-op). */
-				if (b > 0)
-					prefetch_rows(a.pf, w, r, rr, k0);
-				else if (r + (size_t)rr < r0 + nr)
-					prefetch_rows(a.pf, w, r + (size_t)rr, rr, k0);
-				else if (a.k1 < cols16)
-					prefetch_rows(a.pf, w, r0, rr, a.k1);
-				else
-					prefetch_rows(a.pf, w, r0 + nr, rr, 0);
-				tile_run(w->dtype, rr, (int)tb, &a);
-				r += (size_t)rr;
-			}
-			t0 += tb;
-		}
-	}
-
-	if (cols16 == cols && cols16 > 0)
-		return; /* no tail (cols == 0 still has to write zeros) */
-	float wt[16];
-	for (size_t r = r0; r < r0 + nr; r++) {
-		widen(wt, row_ptr(w, r) + cols16 * esz, w->dtype, cols - cols16);
-		for (size_t t = 0; t < T; t++) {
-			float s = cols16 ? out[t * rows + r] : 0.0f;
-			for (size_t c = cols16; c < cols; c++)
-				s += wt[c - cols16] * x[t * cols + c];
-			out[t * rows + r] = s;
-		}
-	}
+	if (dt == LD_F32)
+		return _mm512_loadu_ps(p + 64);
+	if (dt == LD_F16)
+		return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p + 1));
+	const __m512i odd = _mm512_set1_epi32((int)0xffff0000u);
+	return _mm512_castsi512_ps(_mm512_and_si512(_mm512_loadu_si512(p), odd));
 }
 
-/* Returns 0 if the scratch buffer for packed x cannot be allocated. */
-AVX2 static int matmul_avx2(float *out, const float *x, const struct ld_weight *w, size_t T)
+/* 16 floats of packed x, in a register (see load_x). */
+AVX512_INLINE __m512 z_load_x(const float *p)
 {
-	const size_t rows = w->rows, cols = w->cols, cols16 = cols & ~(size_t)15;
-	const size_t esz = elem_size(w->dtype);
-	float *xp = NULL;
-	if (cols16) {
-		size_t bytes = (T * cols16 * sizeof(float) + 63) & ~(size_t)63;
-		xp = aligned_alloc(64, bytes);
-		if (!xp)
-			return 0;
-		pack_x(xp, x, T, cols, cols16, w->dtype == LD_BF16);
-	}
-
-	/* kc: as many columns as keep a token block's x (tb x kc floats) within
-	 * the L1 budget; a multiple of 64 (T = 17: 1024; T = 1: 6144). */
-	size_t tb_max = T < TB_MAX ? T : TB_MAX;
-	size_t kc = L1_X_BYTES / (tb_max * sizeof(float)) & ~(size_t)63;
-	if (kc < 64)
-		kc = 64;
-	/* Few tokens: 4 rows per tile keep enough FMAs in flight. */
-	const int R = T <= 2 ? 4 : 2;
-	/* Chunk: as many rows as fit their kc columns in the L2 budget, a
-	 * multiple of 4, 4..64 (T = 17 and 2048..14336 columns: 64). */
-	const size_t kcols = cols < kc ? cols : kc;
-	size_t chunk = cols ? L2_W_BYTES / (kcols * esz) & ~(size_t)3 : 64;
-	if (chunk < 4)
-		chunk = 4;
-	if (chunk > CHUNK_MAX)
-		chunk = CHUNK_MAX;
-	const size_t nchunks = (rows + chunk - 1) / chunk;
-
-	/* With several column blocks, each thread keeps its chunk's 8-lane
-	 * accumulators between them (chunk rows x T tokens x 8 floats), so
-	 * their lanes are summed once, after the last block. */
-	const size_t nth = (size_t)max_threads(), part_floats = chunk * T * 8;
-	float *part = NULL;
-	if (cols16 > kc) {
-		if (T > SIZE_MAX / 4 / 8 / CHUNK_MAX / nth ||
-		    !(part = aligned_alloc(64, nth * part_floats * sizeof(float)))) {
-			free(xp);
-			return 0;
-		}
-	}
-
-	/* Many tokens: chunks handed out one at a time (dynamic), so that a
-	 * core slowed by a neighbour on a shared machine does not leave the
-	 * other waiting at the end. Few tokens (memory bound): each core takes
-	 * one run of chunks, and streams its own contiguous part of W. */
-#ifdef _OPENMP
-	const size_t per_grab = T > 2 ? 1 : (nchunks + nth - 1) / nth;
-#pragma omp parallel for schedule(dynamic, per_grab)
-#endif
-	for (size_t c = 0; c < nchunks; c++)
-		chunk_avx2(out, x, xp, part ? part + thread_num() * part_floats : NULL, w, T, c * chunk,
-		           rows - c * chunk < chunk ? rows - c * chunk : chunk, kc, R);
-	free(part);
-	free(xp);
-	return 1;
+	__m512 v = _mm512_loadu_ps(p);
+	__asm__("" : "+v"(v));
+	return v;
 }
 
-/* Asked of the CPU on every call: cheap, and no global state. AVX2 and FMA
- * through the compiler (which also checks the OS saves ymm registers);
- * F16C through cpuid, as not every compiler's builtin knows it. */
+/* One group of 32 columns, as tile_step does 16. */
+AVX512_INLINE void z_step(enum ld_dtype dt, int R, int TB, __m512 acc[4][TB_LIMIT],
+                          const unsigned char *const wk[4], const float *xk,
+                          const uintptr_t pf[4])
+{
+	__m512 wv[4];
+#pragma GCC unroll 4
+	for (int r = 0; r < R; r++)
+		_mm_prefetch((const char *)pf[r], _MM_HINT_T1);
+#pragma GCC unroll 4
+	for (int r = 0; r < R; r++)
+		wv[r] = z_lo(dt, wk[r]);
+#pragma GCC unroll 8
+	for (int t = 0; t < TB; t++) {
+		__m512 xv = z_load_x(xk + t * 32);
+#pragma GCC unroll 4
+		for (int r = 0; r < R; r++)
+			acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
+	}
+	/* A 64-byte step is a whole cache line: the second prefetch of the
+	 * next tile's rows covers f32 rows, whose step is two lines. */
+	if (dt == LD_F32) {
+#pragma GCC unroll 4
+		for (int r = 0; r < R; r++)
+			_mm_prefetch((const char *)pf[r] + 64, _MM_HINT_T1);
+	}
+#pragma GCC unroll 4
+	for (int r = 0; r < R; r++)
+		wv[r] = z_hi(dt, wk[r]);
+#pragma GCC unroll 8
+	for (int t = 0; t < TB; t++) {
+		__m512 xv = z_load_x(xk + t * 32 + 16);
+#pragma GCC unroll 4
+		for (int r = 0; r < R; r++)
+			acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
+	}
+}
+
+/* tile_kernel at 32 columns a step and 16 lanes an accumulator. */
+AVX512_INLINE void z_kernel(enum ld_dtype dt, int R, int TB, const struct tile *a)
+{
+	const size_t esz = dt == LD_F32 ? 4 : 2;
+	const size_t n = (a->k1 - a->k0) * esz;
+	const float *xk = a->xb + a->k0 / 32 * TB * 32;
+	const unsigned char *w[4];
+	__m512 acc[4][TB_LIMIT];
+
+#pragma GCC unroll 4
+	for (int r = 0; r < R; r++) {
+		w[r] = a->w[r] + a->k0 * esz;
+#pragma GCC unroll 8
+		for (int t = 0; t < TB; t++)
+			acc[r][t] = a->first ? _mm512_setzero_ps()
+			                     : _mm512_load_ps(a->part + (r * a->part_ld + t) * 16);
+	}
+
+	for (size_t i = 0; i < n; i += 32 * esz, xk += TB * 32) {
+		const unsigned char *wk[4];
+		uintptr_t pf[4];
+#pragma GCC unroll 4
+		for (int r = 0; r < R; r++) {
+			wk[r] = w[r] + i;
+			pf[r] = a->pf[r] + i;
+		}
+		z_step(dt, R, TB, acc, wk, xk, pf);
+	}
+
+	if (!a->last) {
+#pragma GCC unroll 4
+		for (int r = 0; r < R; r++)
+#pragma GCC unroll 8
+			for (int t = 0; t < TB; t++)
+				_mm512_store_ps(a->part + (r * a->part_ld + t) * 16, acc[r][t]);
+		return;
+	}
+#pragma GCC unroll 4
+	for (int r = 0; r < R; r++)
+#pragma GCC unroll 8
+		for (int t = 0; t < TB; t++)
+			a->out[(a->t0 + t) * a->ldo + a->r0 + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+/* Tiles of 4 x 1..6, and 1 x TB for the rows left over. */
+#define AVX512_CASES(DT)                                                          \
+	switch (R * 16 + TB) {                                                        \
+	TILE_CASES_R(z_kernel, DT, 1)                                                 \
+	TILE_CASES_R(z_kernel, DT, 4)                                                 \
+	default: assert(!"no such tile shape");                                       \
+	}
+
+AVX512 static void avx512_f32(int R, int TB, const struct tile *a) { AVX512_CASES(LD_F32) }
+AVX512 static void avx512_bf16(int R, int TB, const struct tile *a) { AVX512_CASES(LD_BF16) }
+AVX512 static void avx512_f16(int R, int TB, const struct tile *a) { AVX512_CASES(LD_F16) }
+
+static void tile_avx512(enum ld_dtype dt, int R, int TB, const struct tile *a)
+{
+	if (dt == LD_BF16)
+		avx512_bf16(R, TB, a);
+	else if (dt == LD_F16)
+		avx512_f16(R, TB, a);
+	else
+		avx512_f32(R, TB, a);
+}
+
+static const struct isa isa_avx512 = {
+	.group = 32, .lanes = 16, .tb_max = 6, .r_many = 4, .r_few = 4, .tile = tile_avx512,
+};
+
+/* Asked of the CPU on every call: cheap, and no global state. AVX2, FMA
+ * and AVX-512F through the compiler (which also checks that the OS saves
+ * the ymm / zmm registers); F16C through cpuid, as not every compiler's
+ * builtin knows it. */
 static int have_avx2(void)
 {
 	unsigned eax, ebx, ecx, edx;
 	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
 	       __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C);
 }
+
+static int have_avx512(void) { return __builtin_cpu_supports("avx512f"); }
 #else
 static int have_avx2(void) { return 0; }
-#endif /* LD_HAVE_AVX2_PATH */
+static int have_avx512(void) { return 0; }
+#endif /* LD_HAVE_X86_PATHS */
 
 /* ---- dispatch ------------------------------------------------------------ */
 
-enum ld_kernel ld_matmul_kernel(void)
+int ld_kernel_supported(enum ld_kernel k)
 {
-	return have_avx2() ? LD_KERNEL_AVX2 : LD_KERNEL_SCALAR;
+	switch (k) {
+	case LD_KERNEL_AUTO:
+	case LD_KERNEL_SCALAR: return 1;
+	case LD_KERNEL_AVX2: return have_avx2();
+	case LD_KERNEL_AVX512: return have_avx512();
+	}
+	return 0;
 }
 
 const char *ld_kernel_name(enum ld_kernel k)
@@ -604,8 +807,38 @@ const char *ld_kernel_name(enum ld_kernel k)
 	case LD_KERNEL_AUTO: return "auto";
 	case LD_KERNEL_SCALAR: return "scalar";
 	case LD_KERNEL_AVX2: return "avx2";
+	case LD_KERNEL_AVX512: return "avx512";
 	}
 	return "?";
+}
+
+enum ld_status ld_kernel_from_env(enum ld_kernel *k, struct ld_err *err)
+{
+	const char *s = getenv("LLAMADBG_KERNEL");
+	*k = LD_KERNEL_AUTO;
+	if (!s || !*s)
+		return LD_OK;
+	for (int i = LD_KERNEL_AUTO; i <= LD_KERNEL_AVX512; i++)
+		if (strcmp(s, ld_kernel_name((enum ld_kernel)i)) == 0) {
+			if (!ld_kernel_supported((enum ld_kernel)i))
+				return ld_fail(err, LD_ERR_USAGE,
+				                  "LLAMADBG_KERNEL=%s: this CPU cannot run it (it can run: %s)", s,
+				                  have_avx512() ? "avx512, avx2, scalar"
+				                  : have_avx2() ? "avx2, scalar" : "scalar");
+			*k = (enum ld_kernel)i;
+			return LD_OK;
+		}
+	return ld_fail(err, LD_ERR_USAGE,
+	                  "LLAMADBG_KERNEL=%s: no such kernel (expected avx512, avx2, scalar or auto)", s);
+}
+
+enum ld_kernel ld_matmul_kernel(void)
+{
+	enum ld_kernel k;
+	struct ld_err err;
+	if (ld_kernel_from_env(&k, &err) == LD_OK && k != LD_KERNEL_AUTO)
+		return k;
+	return have_avx512() ? LD_KERNEL_AVX512 : have_avx2() ? LD_KERNEL_AVX2 : LD_KERNEL_SCALAR;
 }
 
 void ld_matmul_with(float *out, const float *x, const struct ld_weight *w, size_t T,
@@ -617,9 +850,11 @@ void ld_matmul_with(float *out, const float *x, const struct ld_weight *w, size_
 		return;
 	if (k == LD_KERNEL_AUTO)
 		k = ld_matmul_kernel();
-#ifdef LD_HAVE_AVX2_PATH
+#ifdef LD_HAVE_X86_PATHS
 	/* The scalar path also catches a failed scratch allocation. */
-	if (k == LD_KERNEL_AVX2 && have_avx2() && matmul_avx2(out, x, w, T))
+	if (k == LD_KERNEL_AVX512 && have_avx512() && matmul_blocked(&isa_avx512, out, x, w, T))
+		return;
+	if (k == LD_KERNEL_AVX2 && have_avx2() && matmul_blocked(&isa_avx2, out, x, w, T))
 		return;
 #endif
 	matmul_scalar(out, x, w, T);

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "dtype.h"
+#include "status.h"
 
 /* A weight matrix viewed in place: never copied, never converted whole. */
 struct ld_weight {
@@ -32,11 +33,20 @@ enum ld_kernel {
 	LD_KERNEL_AUTO = 0, /* the best this CPU supports */
 	LD_KERNEL_SCALAR,   /* portable C, any CPU */
 	LD_KERNEL_AVX2,     /* x86-64 with AVX2 + FMA + F16C */
+	LD_KERNEL_AVX512,   /* x86-64 with AVX-512F */
 };
 
-/* The kernel LD_KERNEL_AUTO means on this CPU (never LD_KERNEL_AUTO). */
+/* The kernel LD_KERNEL_AUTO means (never LD_KERNEL_AUTO): the one
+ * LLAMADBG_KERNEL names if this CPU runs it, else the best this CPU runs
+ * (avx512, then avx2, then scalar). */
 enum ld_kernel ld_matmul_kernel(void);
-/* "scalar", "avx2" ("auto" for LD_KERNEL_AUTO). */
+/* 1 if this CPU can run kernel k (AUTO and SCALAR: always). */
+int ld_kernel_supported(enum ld_kernel k);
+/* The kernel the environment forces: LLAMADBG_KERNEL=avx512|avx2|scalar
+ * (unset, empty or "auto": LD_KERNEL_AUTO). An unknown name, or a kernel
+ * this CPU cannot run, is an error (LD_ERR_USAGE) naming what it can run. */
+enum ld_status ld_kernel_from_env(enum ld_kernel *k, struct ld_err *err);
+/* "scalar", "avx2", "avx512" ("auto" for LD_KERNEL_AUTO). */
 const char *ld_kernel_name(enum ld_kernel k);
 /* ld_matmul with a chosen kernel; one the CPU lacks falls back to scalar. */
 void ld_matmul_with(float *out, const float *x, const struct ld_weight *w, size_t T,

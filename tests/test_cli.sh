@@ -55,6 +55,23 @@ expect_error "dump unknown format" "unknown format" "$bin" dump "$tmp/t.safetens
 "$bin" trace -m $model -t 254,17 -o "$tmp/dd.safetensors" -- >/dev/null 2>&1 && ok "-- ends the options of trace" || bad "trace --"
 expect_error "ls of an unknown option" "ls: unknown option" "$bin" ls -q "$tmp/t.safetensors"
 expect_error "unknown command" "unknown command" "$bin" frobnicate
+expect_error "unknown forced kernel" "LLAMADBG_KERNEL=avx9000: no such kernel" \
+	env LLAMADBG_KERNEL=avx9000 "$bin" trace -m $model -t 1 -o "$tmp/x.safetensors"
+# Every kernel the CPU runs gives the same greedy continuation.
+for k in scalar avx2 avx512; do
+	LLAMADBG_KERNEL=$k "$bin" trace -m $model -t 254,17,201 -n 3 --only none -o "$tmp/k.st" >"$tmp/kout" 2>&1
+	rc=$?
+	if grep -q "cannot run it" "$tmp/kout"; then
+		ok "kernel $k: not on this CPU, one line: $(cat "$tmp/kout")"
+	elif [ $rc -eq 0 ]; then
+		gen=$(sed -n 's/.*generated \([0-9 ]*\)$/\1/p' "$tmp/kout")
+		[ -z "${gen_first:-}" ] && gen_first=$gen
+		[ "$gen" = "$gen_first" ] && ok "kernel $k traces ($gen)" || bad "kernel $k generated $gen, not $gen_first"
+	else
+		bad "kernel $k: $(cat "$tmp/kout")"
+	fi
+	rm -f "$tmp/k.st"
+done
 [ -z "$(ls "$tmp" | grep tmp)" ] && ok "no temp files left" || bad "temp files left: $(ls "$tmp")"
 
 "$bin" trace -m $model -t 254,17 --only 'layers.*.probs' --only logits -o "$tmp/o.safetensors" >/dev/null 2>&1

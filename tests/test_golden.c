@@ -1,7 +1,8 @@
 /* test_golden.c - every trace point of the C engine against an independent
  * float64 reference (tests/reference/reference.py, HF's rotate_half
  * convention, converted to Meta's pairs) on small random checkpoints:
- * F32/BF16/F16, GQA/MHA/MQA, tied/untied, llama3 scaling on/off, sharded. */
+ * F32/BF16/F16, GQA/MHA/MQA, tied/untied, llama3 scaling on/off, sharded;
+ * each with every matmul kernel this CPU runs (LLAMADBG_KERNEL). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,12 +16,13 @@
 #include <string.h>
 
 #include "forward.h"
+#include "matmul.h"
 #include "model.h"
 #include "safetensors.h"
 #include "testlib.h"
 
 /* Run the model in dir on the golden file's tokens; compare everything. */
-static void check_model_at(const char *name, const char *dir, const char *gpath)
+static void check_model_kernel(const char *name, const char *dir, const char *gpath)
 {
 	struct ld_err err = {{0}};
 	struct ld_st_file gold;
@@ -69,6 +71,21 @@ static void check_model_at(const char *name, const char *dir, const char *gpath)
 	free(gen_ref);
 	ld_model_free(&m);
 	ld_st_close(&gold);
+}
+
+/* check_model_kernel with each kernel the CPU runs, forced as a user would. */
+static void check_model_at(const char *name, const char *dir, const char *gpath)
+{
+	static const enum ld_kernel kernels[] = {LD_KERNEL_SCALAR, LD_KERNEL_AVX2, LD_KERNEL_AVX512};
+	for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++) {
+		if (!ld_kernel_supported(kernels[i]))
+			continue;
+		char what[128];
+		snprintf(what, sizeof what, "%s (%s kernel)", name, ld_kernel_name(kernels[i]));
+		setenv("LLAMADBG_KERNEL", ld_kernel_name(kernels[i]), 1);
+		check_model_kernel(what, dir, gpath);
+	}
+	unsetenv("LLAMADBG_KERNEL");
 }
 
 static void check_model(const char *name)

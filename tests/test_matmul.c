@@ -1,6 +1,7 @@
 /* test_matmul.c - ld_matmul and ld_weight_row against a float64 reference.
  *
- * Every kernel (scalar, and AVX2 where the CPU has it) is compared with a
+ * Every kernel the CPU can run (scalar always; AVX2 and AVX-512 where the
+ * CPU has them; a kernel it cannot run is skipped) is compared with a
  * naive double-precision loop over the same stored weights, for F32, BF16
  * and F16, odd shapes (T not a multiple of the token block, cols not a
  * multiple of 16, rows not a multiple of the row group or chunk), unaligned
@@ -24,7 +25,8 @@
 #define ATOL 1e-5
 #define RTOL 1e-4
 
-static const enum ld_kernel kernels[] = {LD_KERNEL_SCALAR, LD_KERNEL_AVX2, LD_KERNEL_AUTO};
+static const enum ld_kernel kernels[] = {LD_KERNEL_SCALAR, LD_KERNEL_AVX2, LD_KERNEL_AVX512,
+                                         LD_KERNEL_AUTO};
 static const enum ld_dtype dtypes[] = {LD_F32, LD_BF16, LD_F16};
 
 /* xorshift64*: reproducible test data. */
@@ -147,6 +149,8 @@ static void run_case(const struct ld_weight *w, const float *x, size_t T, const 
 	assert_non_null(out);
 	reference(ref, x, w, T);
 	for (size_t k = 0; k < sizeof kernels / sizeof kernels[0]; k++) {
+		if (!ld_kernel_supported(kernels[k]))
+			continue;
 		char what[200];
 		snprintf(what, sizeof what, "%s %s T=%zu rows=%zu cols=%zu kernel=%s", label,
 		         ld_dtype_name(w->dtype), T, w->rows, w->cols, ld_kernel_name(kernels[k]));
@@ -162,8 +166,8 @@ static void run_case(const struct ld_weight *w, const float *x, size_t T, const 
 static void test_shapes(void **state)
 {
 	(void)state;
-	static const size_t Ts[] = {1, 2, 17, 33};
-	static const size_t colss[] = {1, 7, 64, 100, 2048 + 3, 6144 + 21};
+	static const size_t Ts[] = {1, 2, 3, 17, 33};
+	static const size_t colss[] = {1, 7, 64, 100, 2048 + 3, 6144 + 21, 6144 + 48};
 	static const size_t rowss[] = {1, 5, 64, 259};
 	for (size_t d = 0; d < 3; d++)
 		for (size_t ci = 0; ci < sizeof colss / sizeof *colss; ci++)
@@ -237,6 +241,8 @@ static void test_nan_inf(void **state)
 		float *out = malloc(T * rows * sizeof *out);
 		assert_non_null(out);
 		for (size_t k = 0; k < sizeof kernels / sizeof kernels[0]; k++) {
+			if (!ld_kernel_supported(kernels[k]))
+				continue;
 			ld_matmul_with(out, x, &tw.w, T, kernels[k]);
 			for (size_t t = 0; t < T; t++)
 				for (size_t r = 0; r < rows; r++) {
@@ -339,17 +345,53 @@ static void test_weight_row(void **state)
 static void test_kernel_names(void **state)
 {
 	(void)state;
+	unsetenv("LLAMADBG_KERNEL");
 	enum ld_kernel k = ld_matmul_kernel();
-	assert_true(k == LD_KERNEL_SCALAR || k == LD_KERNEL_AVX2);
+	assert_true(k == LD_KERNEL_SCALAR || k == LD_KERNEL_AVX2 || k == LD_KERNEL_AVX512);
+	assert_true(ld_kernel_supported(k) && ld_kernel_supported(LD_KERNEL_SCALAR));
 	assert_string_equal(ld_kernel_name(LD_KERNEL_SCALAR), "scalar");
 	assert_string_equal(ld_kernel_name(LD_KERNEL_AVX2), "avx2");
+	assert_string_equal(ld_kernel_name(LD_KERNEL_AVX512), "avx512");
+	for (size_t i = 0; i + 1 < sizeof kernels / sizeof kernels[0]; i++)
+		print_message("%s kernel: %s\n", ld_kernel_name(kernels[i]),
+		              ld_kernel_supported(kernels[i]) ? "tested" : "not on this CPU, skipped");
 	print_message("ld_matmul uses the %s kernel on this CPU\n", ld_kernel_name(k));
+}
+
+/* LLAMADBG_KERNEL forces a kernel; a name that is not one, or a kernel the
+ * CPU cannot run, is an error that names the variable. */
+static void test_kernel_env(void **state)
+{
+	(void)state;
+	enum ld_kernel k;
+	struct ld_err err = {{0}};
+	for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++) {
+		setenv("LLAMADBG_KERNEL", ld_kernel_name(kernels[i]), 1);
+		if (ld_kernel_supported(kernels[i])) {
+			assert_int_equal(ld_kernel_from_env(&k, &err), LD_OK);
+			assert_int_equal(k, kernels[i]);
+			if (kernels[i] != LD_KERNEL_AUTO)
+				assert_int_equal(ld_matmul_kernel(), kernels[i]);
+		} else {
+			assert_int_equal(ld_kernel_from_env(&k, &err), LD_ERR_USAGE);
+			assert_non_null(strstr(err.msg, "LLAMADBG_KERNEL="));
+			assert_non_null(strstr(err.msg, "scalar"));
+		}
+	}
+	setenv("LLAMADBG_KERNEL", "avx9000", 1);
+	assert_int_equal(ld_kernel_from_env(&k, &err), LD_ERR_USAGE);
+	assert_non_null(strstr(err.msg, "LLAMADBG_KERNEL=avx9000: no such kernel"));
+	setenv("LLAMADBG_KERNEL", "", 1);
+	assert_int_equal(ld_kernel_from_env(&k, &err), LD_OK);
+	assert_int_equal(k, LD_KERNEL_AUTO);
+	unsetenv("LLAMADBG_KERNEL");
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kernel_names),
+		cmocka_unit_test(test_kernel_env),
 		cmocka_unit_test(test_by_hand),
 		cmocka_unit_test(test_degenerate),
 		cmocka_unit_test(test_shapes),

@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "dump.h"
 #include "forward.h"
+#include "matmul.h"
 #include "model.h"
 #include "tokenizer.h"
 #include "trace_size.h"
@@ -142,6 +143,12 @@ int ld_cli_trace_run(const struct ld_trace_request *rq, struct ld_trace *tr)
 	if (rq->ids) {
 		if (parse_ids(rq->ids, &ids, &n_ids) != 0)
 			goto out;
+	}
+	/* A kernel forced through LLAMADBG_KERNEL must exist and run here. */
+	enum ld_kernel forced;
+	if (ld_kernel_from_env(&forced, &err) != LD_OK) {
+		ld_cli_error("%s", err.msg);
+		goto out;
 	}
 	if (ld_model_load(&m, rq->model_dir, &err) != LD_OK) {
 		ld_cli_error("%s", err.msg);
