@@ -333,6 +333,36 @@ static enum ld_status parse_ids(const char *text, int32_t **ids, size_t *n, cons
 	return LD_OK;
 }
 
+/* The "points" records sorted by name, for a trace whose list is not in
+ * tensor order: a lookup per tensor stays a binary search, not a scan (a
+ * hostile file with 100000 tensors must not take minutes). */
+struct point_rec {
+	const char *name;
+	json_t *rec;
+};
+
+static int by_rec_name(const void *a, const void *b)
+{
+	return strcmp(((const struct point_rec *)a)->name, ((const struct point_rec *)b)->name);
+}
+
+static struct point_rec *index_points(json_t *points, size_t *n)
+{
+	struct point_rec *idx = malloc((json_array_size(points) + 1) * sizeof *idx);
+	size_t k;
+	json_t *r;
+	*n = 0;
+	if (!idx)
+		return NULL;
+	json_array_foreach(points, k, r) {
+		const char *nm = json_string_value(json_object_get(r, "name"));
+		if (nm)
+			idx[(*n)++] = (struct point_rec){nm, r};
+	}
+	qsort(idx, *n, sizeof *idx, by_rec_name);
+	return idx;
+}
+
 /* Fill one trace tensor from its safetensors entry and its "points" record. */
 static enum ld_status adopt_tensor(struct ld_tensor *t, const struct ld_st_tensor *s, json_t *rec,
                                    const char *path, struct ld_err *err)
@@ -369,6 +399,8 @@ enum ld_status ld_trace_open(struct ld_trace *tr, const char *path, struct ld_er
 	enum ld_status st;
 	struct ld_st_file f;
 	json_t *points = NULL, *strs = NULL;
+	struct point_rec *index = NULL; /* built on the first tensor out of order */
+	size_t n_index = 0;
 	ld_trace_init(tr);
 	if ((st = ld_st_open(&f, path, err)) != LD_OK)
 		return st;
@@ -443,18 +475,16 @@ enum ld_status ld_trace_open(struct ld_trace *tr, const char *path, struct ld_er
 	}
 	for (size_t i = 0; i < f.n; i++) {
 		/* "points" lists the tensors in the same order: look there first. */
-		json_t *rec = json_array_get(points, i), *r;
-		size_t k;
+		json_t *rec = json_array_get(points, i);
 		const char *nm = json_string_value(json_object_get(rec, "name"));
 		if (!nm || strcmp(nm, f.t[i].name) != 0) {
-			rec = NULL;
-			json_array_foreach(points, k, r) {
-				nm = json_string_value(json_object_get(r, "name"));
-				if (nm && strcmp(nm, f.t[i].name) == 0) {
-					rec = r;
-					break;
-				}
+			if (!index && !(index = index_points(points, &n_index))) {
+				st = ld_fail(err, LD_ERR_NOMEM, "%s: out of memory", path);
+				goto out;
 			}
+			struct point_rec key = {f.t[i].name, NULL};
+			const struct point_rec *hit = bsearch(&key, index, n_index, sizeof *index, by_rec_name);
+			rec = hit ? hit->rec : NULL;
 		}
 		if ((st = adopt_tensor(&tr->t[i], &f.t[i], rec, path, err)) != LD_OK)
 			goto out;
@@ -468,6 +498,7 @@ enum ld_status ld_trace_open(struct ld_trace *tr, const char *path, struct ld_er
 	f.map_len = 0;
 	st = LD_OK;
 out:
+	free(index);
 	json_decref(points);
 	json_decref(strs);
 	ld_st_close(&f);
