@@ -785,6 +785,29 @@ static void pk_free(struct pk *k)
 
 /* -------------------------------------------------------------- the file */
 
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* No key twice: the names sorted, neighbours compared (a scan per tensor
+ * would make a hostile pickle of 100000 keys take minutes). */
+static enum ld_status no_duplicates(const struct ld_pth_file *f, struct ld_err *err)
+{
+	char **names = malloc((f->n + 1) * sizeof *names);
+	if (!names)
+		return ld_fail(err, LD_ERR_NOMEM, "%s: out of memory", f->path);
+	for (size_t i = 0; i < f->n; i++)
+		names[i] = f->t[i].name;
+	qsort(names, f->n, sizeof *names, by_name);
+	enum ld_status st = LD_OK;
+	for (size_t i = 1; i < f->n && st == LD_OK; i++)
+		if (strcmp(names[i - 1], names[i]) == 0)
+			st = ld_fail(err, LD_ERR_FORMAT, "%s: tensor %s appears twice", f->path, names[i]);
+	free(names);
+	return st;
+}
+
 /* Copy the tensors of the state dict into f->t. */
 static enum ld_status collect(struct ld_pth_file *f, const struct pk_obj *root, struct ld_err *err)
 {
@@ -798,9 +821,6 @@ static enum ld_status collect(struct ld_pth_file *f, const struct pk_obj *root, 
 			continue;
 		if (key->kind != PK_STR || key->len == 0 || key->len > 255 || memchr(key->s, '\0', key->len))
 			return ld_fail(err, LD_ERR_FORMAT, "%s: a tensor's key is not a short string", f->path);
-		for (size_t j = 0; j < f->n; j++)
-			if (strlen(f->t[j].name) == key->len && memcmp(f->t[j].name, key->s, key->len) == 0)
-				return ld_fail(err, LD_ERR_FORMAT, "%s: tensor %s appears twice", f->path, f->t[j].name);
 		struct ld_pth_tensor *t = &f->t[f->n];
 		if (!(t->name = strndup(key->s, key->len)))
 			return ld_fail(err, LD_ERR_NOMEM, "%s: out of memory", f->path);
@@ -811,7 +831,7 @@ static enum ld_status collect(struct ld_pth_file *f, const struct pk_obj *root, 
 		t->data = v->data;
 		t->nbytes = v->numel * ld_dtype_size(v->dtype);
 	}
-	return LD_OK;
+	return no_duplicates(f, err);
 }
 
 enum ld_status ld_pth_open(struct ld_pth_file *f, const char *path, struct ld_err *err)

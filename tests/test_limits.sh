@@ -35,6 +35,14 @@ for f in tests/fuzz/corpus/trace/hostile-*; do
 	expect_error "$(basename "$f") in the viewer" "$(basename "$f")" "$bin" view "$f"
 done
 
+# Meta checkpoints that lie (the .pth reader through `info`).
+for f in tests/fuzz/corpus/pth/hostile-*; do
+	mkdir -p "$tmp/pth"
+	cp "$f" "$tmp/pth/consolidated.00.pth"
+	printf '{"dim": 32, "n_layers": 1, "n_heads": 4, "vocab_size": 128, "norm_eps": 1e-5}' >"$tmp/pth/params.json"
+	expect_error "$(basename "$f")" "consolidated.00.pth" "$bin" info "$tmp/pth"
+done
+
 # Inputs a fuzzer found: each through the CLI, one line naming the file.
 mkdir -p "$tmp/cfg"
 for f in tests/fuzz/regress/config/*; do

@@ -165,6 +165,11 @@ def seeds_pth():
     for name, pkl in pickles().items():
         out("pickle", name, pkl)
     storages = [("archive/data/%d" % i, bytes(range(256)) * 16) for i in range(4)]
+    dup = state_dict([("norm.weight", pk_tensor("0", b"FloatStorage", 1024, 0, [16], [1])),
+                      ("norm.weight", pk_tensor("1", b"FloatStorage", 1024, 0, [16], [1]))])
+    out("pth", "hostile-duplicate-key.pth",
+        zip_stored([("archive/data.pkl", dup), ("archive/byteorder", b"little")] + [
+            ("archive/data/%d" % i, bytes(4096)) for i in range(2)]))
     for name, pkl in pickles().items():
         out("pth", name + ".pth", zip_stored([("archive/data.pkl", pkl), ("archive/byteorder", b"little")]
                                              + storages))
