@@ -14,6 +14,7 @@ static const struct {
 } commands[] = {
 	{"trace", ld_cmd_trace, "run a model on a prompt and save every intermediate tensor"},
 	{"view", ld_cmd_view, "step through a trace (or trace a model first) in the terminal"},
+	{"diff", ld_cmd_diff, "compare two traces point by point and name the first that diverges"},
 	{"ls", ld_cmd_ls, "list a trace's tensors with shapes and statistics"},
 	{"dump", ld_cmd_dump, "write tensors of a trace to .npy, .csv or .txt files"},
 	{"info", ld_cmd_info, "describe a model directory: format, config, parameters, memory"},
