@@ -77,4 +77,10 @@ diff_error "an unknown option" "unknown option" --frob "$tmp/bf16.st" "$tmp/bf16
 "$bin" diff --help | grep -q 'Exit status' && ok "diff --help" || bad "diff --help"
 "$bin" --help | grep -q '^  diff ' && ok "--help lists diff (the command table)" || bad "--help lacks diff"
 
+# view A --diff B: the files are checked before the terminal is.
+expect_error "view --diff of a missing file" "none.st: cannot open" "$bin" view "$tmp/bf16.st" --diff "$tmp/none.st"
+expect_error "view --diff needs a terminal" "not a terminal" "$bin" view "$tmp/bf16.st" --diff "$tmp/bf16.st" </dev/null
+expect_error "view --diff with a bad tolerance" "not a tolerance" "$bin" view "$tmp/bf16.st" --diff "$tmp/bf16.st" --rtol -1
+"$bin" view --help | grep -q -- '--diff OTHER_TRACE' && ok "view --help names --diff" || bad "view --help"
+
 tl_finish "diff"

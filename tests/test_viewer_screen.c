@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "diff.h"
 #include "viewer.h"
 #include "vw_draw.h"
 #include "vw_keys.h"
@@ -72,8 +73,9 @@ static int teardown(void **state)
 static const char *frame(struct fx *f, int lines, int cols)
 {
 	resizeterm(lines, cols);
-	vw_draw(stdscr, &f->s, &f->tr, &f->ui, &f->view);
-	vw_set_view(&f->s, &f->tr, &f->view);
+	const struct ld_trace *tr = vw_shown(&f->s, &f->tr);
+	vw_draw(stdscr, &f->s, tr, &f->ui, &f->view);
+	vw_set_view(&f->s, tr, &f->view);
 	doupdate();
 	size_t o = 0;
 	for (int y = 0; y < LINES; y++) {
@@ -661,6 +663,84 @@ static void test_frame_time_8b(void **state)
 #endif
 }
 
+/* view A --diff B: B is A with one entry of layers.0.q lowered by 0.5. The
+ * view opens at that first divergence; the map gives every point's
+ * relative error and a '*' on it; w shows A, B, then A-B, whose grid and
+ * heatmap are the difference. */
+static void test_diff_view(void **state)
+{
+	struct fx *f = *state;
+	struct ld_trace b;
+	struct vw_synth o;
+	struct ld_err err = {""};
+	assert_int_equal(vw_synth_preset(&o, "small"), 0);
+	assert_int_equal(vw_synth_trace(&b, &o, &err), LD_OK);
+	struct ld_tensor *q = &b.t[ld_trace_find(&b, "layers.0.q")];
+	size_t H = q->shape[1], hd = q->shape[2];
+	((float *)q->data)[(1 * H + 0) * hd + 3] -= 0.5f; /* a - b = +0.5 */
+	struct vw_diff vd;
+	struct ld_diff_opts opts = {.rtol = 1e-4};
+	assert_int_equal(vw_diff_open(&vd, &f->tr, &b, "a.st", "b.st", &opts, &err), LD_OK);
+	assert_int_equal(vd.n_left_out, 0);
+	vw_state_free(&f->s);
+	assert_int_equal(vw_state_init(&f->s, &vd.tr[VW_DIFF_A]), 0);
+	vw_state_set_diff(&f->s, &vd);
+	assert_string_equal(vd.tr[VW_DIFF_A].t[f->s.cur].name, "layers.0.q");
+
+	char row[512];
+	const char *t = frame(f, 24, 100);
+	SEE(t, "layers.0.q");
+	SEE(t, "A  rel ");
+	SEE(t, "first divergence");
+	/* the map: q marked, its neighbours before it agree exactly */
+	assert_non_null(row_with(t, "    q ", row, sizeof row));
+	assert_non_null(strchr(row, '*'));
+	assert_non_null(strstr(row, "e-"));
+	assert_non_null(row_with(t, "    attn_norm ", row, sizeof row));
+	assert_null(strchr(row, '*'));
+	assert_non_null(strstr(row, " 0 "));
+
+	/* w: B, then A-B; the grid's only non-zero cell is the moved one */
+	assert_int_equal(vw_key_action(0, 'w'), VW_A_DIFF_NEXT);
+	vw_apply(&f->s, vw_shown(&f->s, &f->tr), VW_A_DIFF_NEXT);
+	t = frame(f, 24, 100);
+	SEE(t, "B  rel ");
+	SEE(t, "showing B: b.st");
+	vw_apply(&f->s, vw_shown(&f->s, &f->tr), VW_A_DIFF_NEXT);
+	t = frame(f, 24, 100);
+	SEE(t, "A-B  rel ");
+	SEE(t, "min 0 max 0.5");
+	assert_non_null(row_at(t, 6, row, sizeof row));  /* token 1 */
+	SEE(row, "0.5");
+	assert_non_null(row_at(t, 5, row, sizeof row));  /* token 0: no difference */
+	assert_null(strstr(row, "0.5"));
+	/* the heatmap of the difference: one cell at the top of the scale */
+	f->s.palette = VW_PAL_ASCII;
+	vw_apply(&f->s, vw_shown(&f->s, &f->tr), VW_A_MODE_HEAT);
+	t = frame(f, 24, 100);
+	SEE(t, "heatmap");
+	assert_non_null(row_at(t, 6, row, sizeof row));
+	SEE(row, "@");
+	assert_non_null(row_at(t, 5, row, sizeof row));
+	assert_null(strchr(row + 34, '@'));
+	/* and round again to A */
+	vw_apply(&f->s, vw_shown(&f->s, &f->tr), VW_A_DIFF_NEXT);
+	t = frame(f, 24, 100);
+	SEE(t, "A  rel ");
+
+	f->s.diff = NULL;
+	vw_diff_close(&vd);
+	ld_trace_free(&b);
+}
+
+/* w on one trace says how to open two. */
+static void test_diff_key_alone(void **state)
+{
+	struct fx *f = *state;
+	vw_apply(&f->s, &f->tr, VW_A_DIFF_NEXT);
+	SEE(frame(f, 24, 80), "--diff B");
+}
+
 int main(void)
 {
 	/* The screens are those of a UTF-8, colour terminal, whatever the
@@ -685,6 +765,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_status_message_gap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_help_narrow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_help_config, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_diff_view, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_diff_key_alone, setup, teardown),
 		cmocka_unit_test(test_frame_time_8b),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -294,11 +294,16 @@ struct layout {
 
 #define HEADER_LINES 4
 
-static void make_layout(struct layout *L, int lines, int cols, enum vw_mode mode)
+/* A diff's map is wider by the relative error column. */
+#define DIFF_COL 9
+
+static void make_layout(struct layout *L, int lines, int cols, enum vw_mode mode, int diff)
 {
 	L->lines = lines;
 	L->cols = cols;
 	L->map_w = mode == VW_MODE_HELP ? 0 : cols / 5 < 12 ? 12 : cols / 5 > 24 ? 24 : cols / 5;
+	if (L->map_w && diff)
+		L->map_w += cols / 3 > L->map_w + DIFF_COL ? DIFF_COL : 0;
 	L->px = L->map_w ? L->map_w + 1 : 0;
 	L->pw = cols - L->px;
 	L->body_y = mode == VW_MODE_HELP ? 0 : HEADER_LINES;
@@ -344,6 +349,42 @@ static size_t build_map(const struct vw_state *s, const struct ld_trace *tr, str
 		it[n++] = (struct mapitem){MI_POINT, i, t->step, t->layer, 0};
 	}
 	return n;
+}
+
+/* "2.6e-3": a relative error in at most 7 columns. */
+static void fmt_rel(char *buf, size_t size, double rel)
+{
+	if (rel == 0) {
+		snprintf(buf, size, "0");
+		return;
+	}
+	if (isinf(rel)) {
+		snprintf(buf, size, "inf");
+		return;
+	}
+	char tmp[16];
+	snprintf(tmp, sizeof tmp, "%.1e", rel);
+	char *e = strchr(tmp, 'e');
+	if (!e) {
+		snprintf(buf, size, "%s", tmp);
+		return;
+	}
+	int ex = atoi(e + 1);
+	*e = '\0';
+	snprintf(buf, size, "%.6se%d", tmp, ex % 1000);
+}
+
+/* A diff's column in the map: the point's relative error, in the warning
+ * colour past the tolerance, and '*' on the first divergence. */
+static void draw_map_rel(WINDOW *w, int y, int width, const struct vw_state *s, const struct vw_ui *ui,
+                         size_t idx)
+{
+	char rel[32], cell[48];
+	fmt_rel(rel, sizeof rel, s->diff->rel[idx]);
+	snprintf(cell, sizeof cell, " %c%7.7s", (long)idx == s->diff->first ? '*' : ' ', rel);
+	int x = width - 1 - DIFF_COL;
+	if (x > 0)
+		put(w, y, x, DIFF_COL, s->diff->differs[idx] ? role(ui, VW_C_BAD) : role(ui, VW_C_LABEL), cell);
 }
 
 static void draw_map(WINDOW *w, const struct vw_state *s, const struct ld_trace *tr, const struct vw_ui *ui,
@@ -392,6 +433,8 @@ static void draw_map(WINDOW *w, const struct vw_state *s, const struct ld_trace 
 		const struct ld_stats *st = m->kind == MI_POINT ? vw_stats_of(s, m->idx) : NULL;
 		if (st && vw_stats_bad(t, st))
 			put(w, y, width - 1, 1, role(ui, VW_C_BAD), "!");
+		if (s->diff && m->kind == MI_POINT)
+			draw_map_rel(w, y, width, s, ui, m->idx);
 	}
 	free(it);
 	wattrset(w, role(ui, VW_C_LABEL));
@@ -476,6 +519,18 @@ static void draw_header(WINDOW *w, const struct vw_state *s, const struct ld_tra
 		break;
 	default:
 		break;
+	}
+	if (s->diff) {
+		/* which trace the body shows, and how far A and B are apart here */
+		static const char *const which[VW_DIFF_N] = {"A", "B", "A-B"};
+		char rel[32], tag[96];
+		fmt_rel(rel, sizeof rel, s->diff->rel[target]);
+		int n = snprintf(tag, sizeof tag, "%s  rel %s%s  ", which[s->diff_which], rel,
+		                 (long)target == s->diff->first ? " first divergence" : "");
+		used = put(w, 3, x, pw, s->diff->differs[target] ? role(ui, VW_C_BAD) : role(ui, VW_C_TITLE), tag);
+		if (used >= n)
+			put(w, 3, x + used, pw - used, role(ui, VW_C_LABEL), what);
+		return;
 	}
 	put(w, 3, x, pw, role(ui, VW_C_LABEL), what);
 }
@@ -1302,7 +1357,7 @@ void vw_draw(WINDOW *w, const struct vw_state *s, const struct ld_trace *tr, con
 		return;
 	}
 	struct layout L;
-	make_layout(&L, lines, cols, s->mode);
+	make_layout(&L, lines, cols, s->mode, s->diff != NULL);
 	if (s->mode == VW_MODE_HELP) {
 		draw_help(w, s, tr, ui, &L, out);
 	} else {

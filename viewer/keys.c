@@ -73,6 +73,7 @@ const struct vw_binding vw_bindings[] = {
 	{'D', N, VW_A_DUMP_TENSOR, "write the whole tensor to .npy and .csv here"},
 	{'c', N, VW_A_PALETTE, "pictures: 256 colours, 8 colours, shades, ASCII"},
 	{CTRL('L'), N, VW_A_REDRAW, "repaint the screen"},
+	{'w', N, VW_A_DIFF_NEXT, "view A --diff B: show A, B or the difference A-B"},
 	{'q', N, VW_A_QUIT, "quit"},
 	{'Q', N, VW_A_QUIT, NULL},
 

@@ -340,6 +340,35 @@ int vw_state_init(struct vw_state *s, const struct ld_trace *tr)
 	return 0;
 }
 
+void vw_state_set_diff(struct vw_state *s, const struct vw_diff *vd)
+{
+	s->diff = vd;
+	s->diff_which = VW_DIFF_A;
+	if (vd->first >= 0)
+		vw_goto_index(s, &vd->tr[VW_DIFF_A], (size_t)vd->first);
+}
+
+const struct ld_trace *vw_shown(const struct vw_state *s, const struct ld_trace *tr)
+{
+	return s->diff ? &s->diff->tr[s->diff_which] : tr;
+}
+
+/* A, then B, then A - B, at the same point; stats are the new trace's. */
+static unsigned diff_next(struct vw_state *s)
+{
+	static const char *const what[VW_DIFF_N] = {"A", "B", "A-B (a - b where both are finite)"};
+	if (!s->diff) {
+		vw_set_msg(s, 1, "one trace: `llamadbg view A --diff B` opens two");
+		return VW_F_REDRAW;
+	}
+	s->diff_which = (s->diff_which + 1) % VW_DIFF_N;
+	memset(s->have_stats, 0, s->n);
+	sync(s, vw_shown(s, NULL));
+	vw_set_msg(s, 0, "showing %s%s%s", what[s->diff_which], s->diff_which < VW_DIFF_AB ? ": " : "",
+	           s->diff_which < VW_DIFF_AB ? s->diff->label[s->diff_which] : "");
+	return VW_F_REDRAW;
+}
+
 void vw_state_free(struct vw_state *s)
 {
 	free(s->stats);
@@ -1025,6 +1054,8 @@ unsigned vw_apply(struct vw_state *s, const struct ld_trace *tr, enum vw_action 
 	}
 	case VW_A_REDRAW:
 		return VW_F_REDRAW | VW_F_CLEAR;
+	case VW_A_DIFF_NEXT:
+		return diff_next(s);
 	case VW_A_LESSON_NEXT:
 	case VW_A_LESSON_PREV:
 	case VW_A_LESSON_FOCUS:

@@ -46,7 +46,7 @@ static void on_crash(int sig)
 }
 
 /* One frame: draw, tell the state what fitted, push it out. */
-static void frame(struct vw_state *s, struct ld_trace *tr, const struct vw_ui *ui)
+static void frame(struct vw_state *s, const struct ld_trace *tr, const struct vw_ui *ui)
 {
 	struct vw_view v;
 	vw_draw(stdscr, s, tr, ui, &v);
@@ -56,7 +56,7 @@ static void frame(struct vw_state *s, struct ld_trace *tr, const struct vw_ui *u
 
 /* Feed one key; returns the flags. Dumps happen here: the state machine
  * only asks for them. */
-static unsigned handle_key(struct vw_state *s, struct ld_trace *tr, int ch)
+static unsigned handle_key(struct vw_state *s, const struct ld_trace *tr, int ch)
 {
 	enum vw_action a = vw_key_action(s->prompt_on, ch);
 	unsigned f;
@@ -132,7 +132,8 @@ int vw_read_key(void)
 	return -1;
 }
 
-enum ld_status ld_view_trace(struct ld_trace *tr, struct ld_err *err)
+/* The loop, on one trace or (vd not NULL) on a diff's three. */
+static enum ld_status run(const struct ld_trace *tr, const struct vw_diff *vd, struct ld_err *err)
 {
 	if (!tr || tr->n == 0)
 		return ld_fail(err, LD_ERR_USAGE, "view: the trace has no tensors");
@@ -145,23 +146,42 @@ enum ld_status ld_view_trace(struct ld_trace *tr, struct ld_err *err)
 		vw_term_close(&vt);
 		return ld_fail(err, LD_ERR_NOMEM, "view: out of memory");
 	}
+	if (vd)
+		vw_state_set_diff(&s, vd);
 	struct vw_ui ui;
 	vw_ui_setup(&ui);
 
 	for (;;) {
-		frame(&s, tr, &ui);
+		frame(&s, vw_shown(&s, tr), &ui);
 		int ch = vw_read_key();
 		if (ch < 0)
 			break;
 		if (ch == KEY_RESIZE)
 			continue; /* LINES and COLS are new; the next frame lays out again */
-		if (handle_key(&s, tr, ch) & VW_F_QUIT)
+		if (handle_key(&s, vw_shown(&s, tr), ch) & VW_F_QUIT)
 			break;
 	}
 
 	vw_term_close(&vt);
 	vw_state_free(&s);
 	return LD_OK;
+}
+
+enum ld_status ld_view_trace(struct ld_trace *tr, struct ld_err *err)
+{
+	return run(tr, NULL, err);
+}
+
+enum ld_status ld_view_diff(const struct ld_trace *a, const struct ld_trace *b, const char *label_a,
+                            const char *label_b, const struct ld_diff_opts *o, struct ld_err *err)
+{
+	struct vw_diff vd;
+	enum ld_status st = vw_diff_open(&vd, a, b, label_a, label_b, o, err);
+	if (st != LD_OK)
+		return st;
+	st = run(&vd.tr[VW_DIFF_A], &vd, err);
+	vw_diff_close(&vd);
+	return st;
 }
 
 /* ---- frame-time benchmark on a headless screen ------------------------------ */

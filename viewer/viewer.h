@@ -15,6 +15,14 @@
  * terminal is restored on every way out, crashes included. */
 enum ld_status ld_view_trace(struct ld_trace *tr, struct ld_err *err);
 
+/* The viewer on two traces (core/diff.c compares them with o): the points
+ * both have with equal shapes; w switches between A, B and A-B; the point
+ * list shows each point's relative error and marks the first divergence,
+ * where the view starts. */
+struct ld_diff_opts;
+enum ld_status ld_view_diff(const struct ld_trace *a, const struct ld_trace *b, const char *label_a,
+                            const char *label_b, const struct ld_diff_opts *o, struct ld_err *err);
+
 /* Guided lessons (lessons/): open one lesson file on a trace, in the
  * terminal, resuming and saving progress at progress_path (NULL: under
  * $XDG_STATE_HOME/llamadbg/). A malformed lesson, or one whose points the

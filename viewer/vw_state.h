@@ -52,7 +52,7 @@ enum vw_palette {
 	X(PROMPT_COMPLETE) X(PROMPT_ENTER) X(PROMPT_CANCEL)                 \
 	X(PROMPT_BS) X(PROMPT_KILL)                                         \
 	X(DUMP_TENSOR) X(DUMP_SLICE)                                        \
-	X(PALETTE) X(REDRAW)                                                \
+	X(PALETTE) X(REDRAW) X(DIFF_NEXT)                                   \
 	X(LESSON_NEXT) X(LESSON_PREV) X(LESSON_FOCUS) X(LESSON_TEXT_DOWN) X(LESSON_TEXT_UP)
 
 enum vw_action {
@@ -85,6 +85,19 @@ struct vw_slice {
 	size_t fixed[LD_MAX_DIMS]; /* index on every axis that is not shown */
 	size_t nrows, ncols;
 	size_t base, rstride, cstride;
+};
+
+/* `view A --diff B`: three traces with the same points in the same order
+ * (those both traces have, with equal shapes), so an index means the same
+ * point in each. Built by vw_diff_open (diffview.c). */
+enum { VW_DIFF_A = 0, VW_DIFF_B, VW_DIFF_AB, VW_DIFF_N };
+struct vw_diff {
+	struct ld_trace tr[VW_DIFF_N]; /* A, B (views into the opened traces), A - B */
+	const char *label[2];          /* A's and B's file names */
+	double *rel;                   /* per point: max|a-b| / max|b| over finite entries */
+	unsigned char *differs;        /* per point: past the tolerance (or the mask differs) */
+	long first;                    /* index of the first divergence, -1: none */
+	size_t n_left_out;             /* points not shown: in one trace only, or shapes differ */
 };
 
 struct vw_state {
@@ -128,11 +141,29 @@ struct vw_state {
 	size_t n_src_cache;
 	const struct vw_srcfile *src; /* file of the current tensor's src, or NULL */
 	long src_line;                /* its 1-based line, 0 if none */
+
+	/* a diff of two traces (NULL: one trace), and which one is on screen */
+	const struct vw_diff *diff;
+	int diff_which;               /* VW_DIFF_A, _B or _AB */
 };
 
 /* 0 on success, -1 if out of memory or the trace is empty. Starts at the
  * first tensor (the prompt's tokens). */
 int vw_state_init(struct vw_state *s, const struct ld_trace *tr);
+
+/* Compare a with b (core/diff.c) and keep what the viewer shows of it.
+ * label_a/label_b must outlive vd. vw_diff_close accepts a zeroed one. */
+struct ld_diff_opts;
+enum ld_status vw_diff_open(struct vw_diff *vd, const struct ld_trace *a, const struct ld_trace *b,
+                            const char *label_a, const char *label_b, const struct ld_diff_opts *o,
+                            struct ld_err *err);
+void vw_diff_close(struct vw_diff *vd);
+
+/* The state shows a diff: start on A, at the first divergence if any. */
+void vw_state_set_diff(struct vw_state *s, const struct vw_diff *vd);
+
+/* The trace on screen: tr, or in a diff the one diff_which picks. */
+const struct ld_trace *vw_shown(const struct vw_state *s, const struct ld_trace *tr);
 void vw_state_free(struct vw_state *s);
 
 unsigned vw_apply(struct vw_state *s, const struct ld_trace *tr, enum vw_action a);

@@ -22,6 +22,10 @@ int ld_cmd_view(int argc, char **argv);
 int ld_cmd_lesson(int argc, char **argv);
 int ld_cmd_diff(int argc, char **argv);
 
+/* --rtol/--atol VALUE: a finite number >= 0. Returns 0, or 2 after one
+ * error line naming opt. */
+int ld_cli_parse_tol(const char *opt, const char *s, double *v);
+
 /* `llamadbg` alone: the demo model on the seed prompt, in the viewer. */
 int ld_cli_run_default(void);
 

@@ -23,13 +23,13 @@ static const char diff_help[] =
 	"its shapes differ, or its -inf mask (or NaN, +inf) pattern differs.\n"
 	"Exit status: 0 all common points agree, 1 something differs, 2 bad input.\n";
 
-static int parse_tol(const char *opt, const char *s, double *v)
+int ld_cli_parse_tol(const char *opt, const char *s, double *v)
 {
 	char *end;
 	errno = 0;
 	*v = strtod(s, &end);
 	if (end == s || *end || errno || !(*v >= 0) || isinf(*v)) {
-		fprintf(stderr, "llamadbg: diff %s: \"%s\" is not a tolerance (expected e.g. 1e-4)\n", opt, s);
+		fprintf(stderr, "llamadbg: %s: \"%s\" is not a tolerance (expected e.g. 1e-4)\n", opt, s);
 		return 2;
 	}
 	return 0;
@@ -122,8 +122,8 @@ int ld_cmd_diff(int argc, char **argv)
 	opterr = 0;
 	while (rc == 0 && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'r': rc = parse_tol("--rtol", optarg, &o.rtol); break;
-		case 'a': rc = parse_tol("--atol", optarg, &o.atol); break;
+		case 'r': rc = ld_cli_parse_tol("--rtol", optarg, &o.rtol); break;
+		case 'a': rc = ld_cli_parse_tol("--atol", optarg, &o.atol); break;
 		case 'O': only[o.n_only++] = optarg; break;
 		case 'h': fputs(diff_usage, stdout); fputs(diff_help, stdout); rc = -1; break;
 		default:

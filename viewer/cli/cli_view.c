@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "diff.h"
 #include "util.h"
 #include "viewer.h"
 
@@ -17,7 +18,7 @@
 #define DEFAULT_PROMPT "the answer to the ultimate question of life, the universe, and everything is "
 
 static const char view_usage[] =
-	"usage: llamadbg view TRACE_FILE\n"
+	"usage: llamadbg view TRACE_FILE [--diff OTHER_TRACE [--rtol R] [--atol A]]\n"
 	"       llamadbg view -m MODEL_DIR (-p TEXT | -p - | -f FILE | -t ID,...) [-n N] [--only GLOB]...\n"
 	"       llamadbg view --synth tiny|small|8b\n"
 	"       llamadbg view --bench [--keys KEYS] [--size LINESxCOLS] TRACE_FILE|--synth NAME\n";
@@ -48,6 +49,8 @@ static int view_model(int argc, char **argv)
 /* Options of the saved-trace form. */
 struct view_args {
 	const char *file, *synth, *keys;
+	const char *diff;          /* --diff: the second trace (B) */
+	double rtol, atol;         /* its tolerance, as in `llamadbg diff` */
 	int bench, lines, cols;
 };
 
@@ -57,9 +60,10 @@ static int view_parse(int argc, char **argv, struct view_args *a)
 	static const struct option opts[] = {
 		{"bench", no_argument, 0, 'b'}, {"synth", required_argument, 0, 's'},
 		{"keys", required_argument, 0, 'k'}, {"size", required_argument, 0, 'z'},
-		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+		{"diff", required_argument, 0, 'd'}, {"rtol", required_argument, 0, 'r'},
+		{"atol", required_argument, 0, 'a'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
-	*a = (struct view_args){.lines = 24, .cols = 80};
+	*a = (struct view_args){.lines = 24, .cols = 80, .rtol = 1e-4};
 	optind = 1;
 	opterr = 0;
 	int c;
@@ -68,6 +72,12 @@ static int view_parse(int argc, char **argv, struct view_args *a)
 		case 'b': a->bench = 1; break;
 		case 's': a->synth = optarg; break;
 		case 'k': a->keys = optarg; break;
+		case 'd': a->diff = optarg; break;
+		case 'r':
+		case 'a':
+			if (ld_cli_parse_tol(c == 'r' ? "view --rtol" : "view --atol", optarg, c == 'r' ? &a->rtol : &a->atol))
+				return 2;
+			break;
 		case 'z':
 			if (sscanf(optarg, "%dx%d", &a->lines, &a->cols) != 2 || a->lines < 1 || a->cols < 1 ||
 			    a->lines > 1000 || a->cols > 1000) {
@@ -93,7 +103,31 @@ static int view_parse(int argc, char **argv, struct view_args *a)
 		fputs(view_usage, stderr);
 		return 2;
 	}
+	if (a->diff && (!a->file || a->bench)) {
+		fprintf(stderr, "llamadbg: view --diff: compares two trace files (view A --diff B)\n");
+		return 2;
+	}
 	return 0;
+}
+
+/* `view A --diff B`: both opened, compared, shown side by side. */
+static int view_diff(const struct view_args *a)
+{
+	struct ld_trace ta, tb;
+	struct ld_err err = {""};
+	struct ld_diff_opts o = {.rtol = a->rtol, .atol = a->atol};
+	int rc = 1;
+	ld_trace_init(&ta);
+	ld_trace_init(&tb);
+	if (ld_trace_open(&ta, a->file, &err) != LD_OK || ld_trace_open(&tb, a->diff, &err) != LD_OK)
+		ld_cli_error("%s", err.msg);
+	else if (ld_view_diff(&ta, &tb, a->file, a->diff, &o, &err) != LD_OK)
+		ld_cli_error("%s", err.msg);
+	else
+		rc = 0;
+	ld_trace_free(&ta);
+	ld_trace_free(&tb);
+	return rc;
 }
 
 int ld_cmd_view(int argc, char **argv)
@@ -106,6 +140,8 @@ int ld_cmd_view(int argc, char **argv)
 	int rc = view_parse(argc, argv, &a);
 	if (rc != 0)
 		return rc < 0 ? 0 : rc;
+	if (a.diff)
+		return view_diff(&a);
 
 	struct ld_trace tr;
 	struct ld_err err = {""};
