@@ -730,6 +730,18 @@ static void test_diff_view(void **state)
 
 	f->s.diff = NULL;
 	vw_diff_close(&vd);
+
+	/* a point B lacks is left out, and the status line says so */
+	strcpy(b.t[ld_trace_find(&b, "layers.1.ffn_up")].name, "layers.1.other");
+	assert_int_equal(vw_diff_open(&vd, &f->tr, &b, "a.st", "b.st", &opts, &err), LD_OK);
+	assert_int_equal(vd.n_left_out, 2);
+	assert_int_equal(vd.tr[VW_DIFF_A].n, f->tr.n - 1);
+	vw_state_free(&f->s);
+	assert_int_equal(vw_state_init(&f->s, &vd.tr[VW_DIFF_A]), 0);
+	vw_state_set_diff(&f->s, &vd);
+	SEE(frame(f, 24, 140), "2 points not shown");
+	f->s.diff = NULL;
+	vw_diff_close(&vd);
 	ld_trace_free(&b);
 }
 

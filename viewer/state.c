@@ -346,6 +346,9 @@ void vw_state_set_diff(struct vw_state *s, const struct vw_diff *vd)
 	s->diff_which = VW_DIFF_A;
 	if (vd->first >= 0)
 		vw_goto_index(s, &vd->tr[VW_DIFF_A], (size_t)vd->first);
+	if (vd->n_left_out)
+		vw_set_msg(s, 0, "%zu point%s not shown: in one trace only, or shapes differ (llamadbg diff lists them)",
+		           vd->n_left_out, vd->n_left_out == 1 ? "" : "s");
 }
 
 const struct ld_trace *vw_shown(const struct vw_state *s, const struct ld_trace *tr)

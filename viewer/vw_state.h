@@ -159,7 +159,8 @@ enum ld_status vw_diff_open(struct vw_diff *vd, const struct ld_trace *a, const 
                             struct ld_err *err);
 void vw_diff_close(struct vw_diff *vd);
 
-/* The state shows a diff: start on A, at the first divergence if any. */
+/* The state shows a diff: start on A, at the first divergence if any; the
+ * status line says how many points are not shown. */
 void vw_state_set_diff(struct vw_state *s, const struct vw_diff *vd);
 
 /* The trace on screen: tr, or in a diff the one diff_which picks. */
