@@ -335,6 +335,11 @@ size_t ld_config_n_params(const struct ld_config *c)
 
 long ld_meta_ffn_dim(int dim, int multiple_of, double ffn_dim_multiplier)
 {
+	/* Outside these ranges no real params.json lies, and the arithmetic
+	 * below could overflow: the caller gets -1 and says why. */
+	if (dim < 1 || dim > (1 << 20) || multiple_of < 1 || multiple_of > (1 << 20) ||
+	    !(ffn_dim_multiplier == 0 || (ffn_dim_multiplier >= 1e-3 && ffn_dim_multiplier <= 1e3)))
+		return -1;
 	/* The same float arithmetic as Python's: int() truncates a double. */
 	long hidden = (long)((double)(2 * 4 * (long)dim) / 3.0);
 	if (ffn_dim_multiplier > 0)

@@ -77,7 +77,9 @@ enum ld_status ld_config_parse_meta(struct ld_config *c, struct ld_meta_params *
 
 /* Meta's FFN width (llama/model.py FeedForward):
  *   hidden = int(2 * 4*dim / 3); hidden = int(ffn_dim_multiplier * hidden) if given;
- *   round hidden up to a multiple of multiple_of.  8B: 4096, 1024, 1.3 -> 14336 */
+ *   round hidden up to a multiple of multiple_of.  8B: 4096, 1024, 1.3 -> 14336
+ * ffn_dim_multiplier 0 means none. Returns -1 when dim or multiple_of is
+ * outside 1..2^20 or the multiplier outside 0.001..1000. */
 long ld_meta_ffn_dim(int dim, int multiple_of, double ffn_dim_multiplier);
 
 /* Meta's special tokens (tokenizer.py): the 256 specials follow the

@@ -279,8 +279,11 @@ static int parse_check(struct ls_check *c, char *rest, char *why, size_t wsize)
 		break;
 	case LS_CK_FFN_HIDDEN:
 		d = strtod(c->arg[1], &end);
-		if (parse_long(c->arg[0], &v) != 0 || v <= 0 || *end || d < 0) {
-			snprintf(why, wsize, "@check ffn_hidden: want MULTIPLE_OF (> 0) and MULTIPLIER (0: none)");
+		if (parse_long(c->arg[0], &v) != 0 || v < 1 || v > (1 << 20) || *end || end == c->arg[1] ||
+		    !(d == 0 || (d >= 1e-3 && d <= 1e3))) {
+			snprintf(why, wsize,
+			         "@check ffn_hidden: want MULTIPLE_OF (1..1048576) and MULTIPLIER (0: none, or "
+			         "0.001..1000)");
 			return -1;
 		}
 		break;
@@ -679,6 +682,9 @@ enum ld_status ls_expect(const struct ls_lesson *L, const struct ls_check *c, co
 		return LD_OK;
 	case LS_CK_FFN_HIDDEN:
 		v[0] = ld_meta_ffn_dim(cfg->dim, (int)strtol(c->arg[0], NULL, 10), strtod(c->arg[1], NULL));
+		if (v[0] < 0)
+			return ld_fail(err, LD_ERR_FORMAT, "%s:%d: ffn_hidden: no FFN width for dim %d", L->path, line,
+			               cfg->dim);
 		set_ints(e, 1, v);
 		return LD_OK;
 	case LS_CK_ARGMAX_KEY:
