@@ -117,7 +117,8 @@ static const char *row_with(const char *text, const char *needle, char *buf, siz
 }
 
 /* Golden screens: the whole frame, compared with tests/data/screens/NAME.txt.
- * The recording line of forward.c is masked ("core/forward.c:N") so that
+ * The recording line of forward.c is masked ("core/forward.c:N", padded to
+ * the width of the number) so that
  * editing the forward pass does not churn every file. To regenerate after a
  * deliberate change to the drawing, run with LLAMADBG_UPDATE_GOLDEN=1 and
  * review the diff. */
@@ -127,10 +128,12 @@ static void golden(const char *name, const char *text)
 	size_t o = 0;
 	for (const char *p = text; *p && o + 1 < sizeof norm;) {
 		if (strncmp(p, "core/forward.c:", 15) == 0) {
+			/* N, padded to the digits' width so the columns after it stay put */
 			o += (size_t)snprintf(norm + o, sizeof norm - o, "core/forward.c:N");
 			p += 15;
-			while (*p >= '0' && *p <= '9')
-				p++;
+			for (int digits = 0; *p >= '0' && *p <= '9'; p++, digits++)
+				if (digits > 0 && o + 1 < sizeof norm)
+					norm[o++] = ' ';
 			continue;
 		}
 		norm[o++] = *p++;

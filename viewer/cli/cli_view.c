@@ -42,7 +42,7 @@ static int view_model(int argc, char **argv)
 	int rc = ld_cli_trace_args(argc, argv, &rq, view_usage);
 	if (rc == 0)
 		rc = view_request(&rq);
-	free(rq.only);
+	ld_cli_trace_request_free(&rq);
 	return rc < 0 ? 0 : rc;
 }
 
