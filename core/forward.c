@@ -3,7 +3,8 @@
  * Read this file top to bottom: it is the whole model. Every intermediate
  * tensor is handed to RECORD() right after it is computed, under the name
  * the catalogue (trace_points.h) gives it; the recorder copies it into the
- * trace if the user asked for it.
+ * trace if the user asked for it. Just before, PATCH() lets a patch the
+ * user asked for (patch.h: trace --patch, --ablate) replace it.
  *
  * Shapes: T tokens in this pass, starting at position start_pos; S =
  * start_pos + T positions visible to the last token; D model dim; H query
