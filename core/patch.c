@@ -27,6 +27,16 @@ void ld_patch_free(struct ld_patch *p)
 	p->value = NULL;
 }
 
+/* A decimal index at *s (at most 9 digits); advances *s. -1 if none. */
+static long index_at(const char **s)
+{
+	long v = 0;
+	int n = 0;
+	while (**s >= '0' && **s <= '9' && n < 9)
+		v = v * 10 + (*(*s)++ - '0'), n++;
+	return n && !(**s >= '0' && **s <= '9') ? v : -1;
+}
+
 enum ld_status ld_patch_parse(struct ld_patch *p, const char *spec, struct ld_err *err)
 {
 	memset(p, 0, sizeof *p);
@@ -60,11 +70,8 @@ enum ld_status ld_patch_parse(struct ld_patch *p, const char *spec, struct ld_er
 		if (*s == ':') {
 			p->sel[p->n_sel++] = -1;
 			s++;
-		} else if (*s >= '0' && *s <= '9') {
-			long v = 0;
-			while (*s >= '0' && *s <= '9' && v < 100000000)
-				v = v * 10 + (*s++ - '0');
-			p->sel[p->n_sel++] = v;
+		} else if ((p->sel[p->n_sel] = index_at(&s)) >= 0) {
+			p->n_sel++;
 		} else {
 			return ld_fail(err, LD_ERR_USAGE,
 			               "%s: a slice entry is ':' or an index (e.g. %s[:,5,:])", spec, name);
@@ -81,21 +88,29 @@ enum ld_status ld_patch_parse(struct ld_patch *p, const char *spec, struct ld_er
 
 enum ld_status ld_patch_parse_ablate(struct ld_patch *p, const char *what, struct ld_err *err)
 {
-	int layer, head, end = 0;
 	char spec[64];
-	if (sscanf(what, "layers.%d.head.%d%n", &layer, &head, &end) == 2 && what[end] == '\0' &&
-	    layer >= 0 && head >= 0) {
+	const char *s = what;
+	long layer = -1, head = -1;
+	if (strncmp(s, "layers.", 7) == 0) {
+		s += 7;
+		layer = index_at(&s);
+	}
+	if (layer >= 0 && strncmp(s, ".head.", 6) == 0) {
+		s += 6;
+		head = index_at(&s);
+	}
+	if (layer >= 0 && head >= 0 && *s == '\0') {
 		/* A head's output is its hd columns of attn, which o_proj mixes. */
-		snprintf(spec, sizeof spec, "layers.%d.attn[:,%d,:]", layer, head);
-	} else if (end = 0, sscanf(what, "layers.%d.ffn%n", &layer, &end) == 1 && what[end] == '\0' &&
-	           layer >= 0) {
-		snprintf(spec, sizeof spec, "layers.%d.ffn_out", layer);
+		snprintf(spec, sizeof spec, "layers.%ld.attn[:,%ld,:]", layer, head);
+	} else if (layer >= 0 && head < 0 && strcmp(s, ".ffn") == 0) {
+		snprintf(spec, sizeof spec, "layers.%ld.ffn_out", layer);
 	} else {
+		memset(p, 0, sizeof *p);
 		return ld_fail(err, LD_ERR_USAGE,
 		               "--ablate %s: expected layers.I.head.H (one head) or layers.I.ffn (one FFN)", what);
 	}
 	enum ld_status st = ld_patch_parse(p, spec, err);
-	snprintf(p->source, sizeof p->source, "zeros (--ablate %s)", what);
+	snprintf(p->source, sizeof p->source, "zeros (--ablate %.280s)", what);
 	return st;
 }
 
