@@ -3,7 +3,8 @@
  * Read this file top to bottom: it is the whole model. Every intermediate
  * tensor is handed to RECORD() right after it is computed, under the name
  * the catalogue (trace_points.h) gives it; the recorder copies it into the
- * trace if the user asked for it.
+ * trace if the user asked for it. Just before, PATCH() lets a patch the
+ * user asked for (patch.h: trace --patch, --ablate) replace it.
  *
  * Shapes: T tokens in this pass, starting at position start_pos; S =
  * start_pos + T positions visible to the last token; D model dim; H query
@@ -81,6 +82,15 @@ static void record(struct run *r, enum ld_point p, int layer, const void *data, 
 	record(r, LD_PT_##p, layer, data, LD_F32, __LINE__, (const size_t[]){__VA_ARGS__},       \
 	       (int)(sizeof((const size_t[]){__VA_ARGS__}) / sizeof(size_t)))
 
+/* PATCH(point, layer, data): a patch the user asked for (--patch, --ablate)
+ * replaces the tensor just computed, before it is recorded and used. Only
+ * the prompt pass is patched; decode steps run on from its result. */
+#define PATCH(p, layer, data)                                                                  \
+	do {                                                                                      \
+		if (r->step == 0 && r->opts->n_patches)                                               \
+			ld_patch_apply(r->opts->patches, r->opts->n_patches, LD_PT_##p, layer, data, c, T); \
+	} while (0)
+
 /* One pass of T tokens at positions start_pos .. start_pos+T-1. Keys and
  * values of earlier positions come from the cache; this pass's are added. */
 static void forward_pass(struct run *r, const int32_t *tokens, size_t T, size_t start_pos)
@@ -100,6 +110,7 @@ static void forward_pass(struct run *r, const int32_t *tokens, size_t T, size_t 
 	/* Embedding: each token id selects one row of the table. */
 	for (size_t t = 0; t < T; t++)
 		ld_weight_row(r->x + t * D, &m->tok_embeddings, (size_t)tokens[t]);
+PATCH(EMBED, -1, r->x);
 	RECORD(EMBED, -1, r->x, T, D);
 
 	for (int l = 0; l < c->n_layers; l++) {
@@ -111,6 +122,7 @@ static void forward_pass(struct run *r, const int32_t *tokens, size_t T, size_t 
 		for (size_t t = 0; t < T; t++)
 			r->rms[t] = ld_rmsnorm(r->h + t * D, r->x + t * D, L->attn_norm, D, c->norm_eps);
 		RECORD(ATTN_RMS, l, r->rms, T);
+	PATCH(ATTN_NORM, l, r->h);
 		RECORD(ATTN_NORM, l, r->h, T, D);
 
 		/* Queries, keys, values: three projections of the same normed input.
@@ -118,8 +130,11 @@ static void forward_pass(struct run *r, const int32_t *tokens, size_t T, size_t 
 		ld_matmul(r->q, r->h, &L->wq, T);
 		ld_matmul(r->k, r->h, &L->wk, T);
 		ld_matmul(r->v, r->h, &L->wv, T);
+	PATCH(Q, l, r->q);
 		RECORD(Q, l, r->q, T, H, hd);
+	PATCH(K, l, r->k);
 		RECORD(K, l, r->k, T, KV, hd);
+	PATCH(V, l, r->v);
 		RECORD(V, l, r->v, T, KV, hd);
 
 		/* RoPE: rotate each (2j, 2j+1) pair of q and k by an angle that grows
@@ -130,7 +145,9 @@ static void forward_pass(struct run *r, const int32_t *tokens, size_t T, size_t 
 			ld_rope(r->q_rope + t * q_dim, H, hd, start_pos + t, r->inv_freq);
 			ld_rope(r->k_rope + t * kv_dim, KV, hd, start_pos + t, r->inv_freq);
 		}
+	PATCH(Q_ROPE, l, r->q_rope);
 		RECORD(Q_ROPE, l, r->q_rope, T, H, hd);
+	PATCH(K_ROPE, l, r->k_rope);
 		RECORD(K_ROPE, l, r->k_rope, T, KV, hd);
 
 		/* The KV cache: this pass's keys and values join the earlier ones,
@@ -159,11 +176,26 @@ static void forward_pass(struct run *r, const int32_t *tokens, size_t T, size_t 
 						dot += qv[d] * kv[d];
 					row[s] = dot * scale;
 				}
-				/* Softmax over the keys turns scores into weights that sum to 1. */
-				float *prow = r->probs + ((size_t)h * T + t) * S;
-				memcpy(prow, row, S * sizeof(float));
-				ld_softmax(prow, S);
-				/* The head's output: the weighted sum of the values. */
+			}
+		}
+		PATCH(SCORES, l, r->scores);
+		RECORD(SCORES, l, r->scores, (size_t)H, T, S);
+
+		/* Softmax over the keys turns each row of scores into weights that sum to 1. */
+		#pragma omp parallel for schedule(static) if (T * S * H > 65536)
+		for (size_t row = 0; row < (size_t)H * T; row++) {
+			memcpy(r->probs + row * S, r->scores + row * S, S * sizeof(float));
+			ld_softmax(r->probs + row * S, S);
+		}
+		PATCH(PROBS, l, r->probs);
+		RECORD(PROBS, l, r->probs, (size_t)H, T, S);
+
+		/* Each head's output: the probability-weighted sum of the values. */
+		#pragma omp parallel for schedule(static) if (T * S * q_dim > 65536)
+		for (int h = 0; h < H; h++) {
+			const int g = ld_kv_head(h, H, KV);
+			for (size_t t = 0; t < T; t++) {
+				const float *prow = r->probs + ((size_t)h * T + t) * S;
 				float *out = r->attn + t * q_dim + (size_t)h * hd;
 				for (int d = 0; d < hd; d++)
 					out[d] = 0;
@@ -174,41 +206,48 @@ static void forward_pass(struct run *r, const int32_t *tokens, size_t T, size_t 
 				}
 			}
 		}
-		RECORD(SCORES, l, r->scores, (size_t)H, T, S);
-		RECORD(PROBS, l, r->probs, (size_t)H, T, S);
+		PATCH(ATTN, l, r->attn);
 		RECORD(ATTN, l, r->attn, T, H, hd);
 
 		/* Output projection: the heads, concatenated, mixed back into D dims. */
 		ld_matmul(r->proj, r->attn, &L->wo, T);
+	PATCH(ATTN_OUT, l, r->proj);
 		RECORD(ATTN_OUT, l, r->proj, T, D);
 
 		/* Residual: attention adds to the stream; it never replaces it. */
 		for (size_t i = 0; i < T * D; i++)
 			r->x[i] += r->proj[i];
+	PATCH(RESID_MID, l, r->x);
 		RECORD(RESID_MID, l, r->x, T, D);
 
 		/* FFN RMSNorm. */
 		for (size_t t = 0; t < T; t++)
 			r->rms[t] = ld_rmsnorm(r->h + t * D, r->x + t * D, L->ffn_norm, D, c->norm_eps);
 		RECORD(FFN_RMS, l, r->rms, T);
+	PATCH(FFN_NORM, l, r->h);
 		RECORD(FFN_NORM, l, r->h, T, D);
 
 		/* SwiGLU feed-forward: silu(h w1) gates (h w3), element by element,
 		 * then w2 brings the F-wide result back to D. Each token alone. */
 		ld_matmul(r->gate, r->h, &L->w1, T);
 		ld_matmul(r->up, r->h, &L->w3, T);
+	PATCH(FFN_GATE, l, r->gate);
 		RECORD(FFN_GATE, l, r->gate, T, F);
+	PATCH(FFN_UP, l, r->up);
 		RECORD(FFN_UP, l, r->up, T, F);
 		#pragma omp parallel for schedule(static) if (T * F > 65536)
 		for (size_t i = 0; i < T * F; i++)
 			r->act[i] = ld_silu(r->gate[i]) * r->up[i];
+	PATCH(FFN_ACT, l, r->act);
 		RECORD(FFN_ACT, l, r->act, T, F);
 		ld_matmul(r->proj, r->act, &L->w2, T);
+	PATCH(FFN_OUT, l, r->proj);
 		RECORD(FFN_OUT, l, r->proj, T, D);
 
 		/* Residual again: the layer's output is the next layer's input. */
 		for (size_t i = 0; i < T * D; i++)
 			r->x[i] += r->proj[i];
+	PATCH(RESID_OUT, l, r->x);
 		RECORD(RESID_OUT, l, r->x, T, D);
 	}
 
@@ -216,6 +255,7 @@ static void forward_pass(struct run *r, const int32_t *tokens, size_t T, size_t 
 	for (size_t t = 0; t < T; t++)
 		r->rms[t] = ld_rmsnorm(r->h + t * D, r->x + t * D, m->norm, D, c->norm_eps);
 	RECORD(FINAL_RMS, -1, r->rms, T);
+PATCH(FINAL_NORM, -1, r->h);
 	RECORD(FINAL_NORM, -1, r->h, T, D);
 	if (c->n_labels == 0) {
 		ld_matmul(r->logits, r->h, &m->output, T);
@@ -306,6 +346,11 @@ enum ld_status ld_forward(const struct ld_model *m, const int32_t *tokens, size_
 	if (m->inspect_only)
 		return ld_fail(err, LD_ERR_USAGE, "%s was opened to be described (ld_model_inspect), not run",
 		               m->dir);
+	for (size_t i = 0; i < r.opts->n_patches; i++) {
+		enum ld_status st = ld_patch_check(&r.opts->patches[i], c, n_tokens, err);
+		if (st != LD_OK)
+			return st;
+	}
 	for (size_t t = 0; t < n_tokens; t++)
 		if (tokens[t] < 0 || tokens[t] >= c->vocab_size)
 			return ld_fail(err, LD_ERR_RANGE,
@@ -339,6 +384,14 @@ enum ld_status ld_forward(const struct ld_model *m, const int32_t *tokens, size_
 	}
 	memcpy(tr->tokens, tokens, n_tokens * sizeof *tokens);
 	tr->n_tokens = n_tokens;
+	for (size_t i = 0; i < r.opts->n_patches; i++) {
+		char what[512];
+		ld_patch_describe(&r.opts->patches[i], what, sizeof what);
+		if (ld_trace_add_patch(tr, what) != 0) {
+			run_free(&r);
+			return ld_fail(err, LD_ERR_NOMEM, "out of memory");
+		}
+	}
 
 	/* RoPE speeds depend only on the config: computed once. */
 	ld_rope_freqs(r.inv_freq, c->head_dim, c->rope_theta, &c->rope_scaling);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "model.h"
+#include "patch.h"
 #include "status.h"
 #include "trace.h"
 
@@ -13,6 +14,8 @@ struct ld_forward_opts {
 	int n_generate;            /* greedy tokens to generate after the prompt (0 = none) */
 	const char *const *only;   /* record only points whose name matches one of these globs; */
 	size_t n_only;             /* n_only == 0 records everything */
+	const struct ld_patch *patches; /* tensors to replace in the prompt pass (patch.h) */
+	size_t n_patches;
 };
 
 /* Run the prompt (one pass over all tokens, logits at every position), then

@@ -66,6 +66,9 @@ void ld_trace_free(struct ld_trace *tr)
 	free(tr->generated);
 	free(tr->prompt);
 	free(tr->model_path);
+	for (size_t i = 0; i < tr->n_patches; i++)
+		free(tr->patches[i]);
+	free(tr->patches);
 	ld_unmap_file(tr->map, tr->map_len);
 	memset(tr, 0, sizeof *tr);
 }
@@ -188,6 +191,28 @@ void ld_tensor_shape_str(const struct ld_tensor *t, char *buf, size_t size)
 	}
 }
 
+int ld_trace_add_patch(struct ld_trace *tr, const char *what)
+{
+	char **p = realloc(tr->patches, (tr->n_patches + 1) * sizeof *p);
+	if (!p)
+		return -1;
+	tr->patches = p;
+	if (!(p[tr->n_patches] = strdup(what)))
+		return -1;
+	tr->n_patches++;
+	return 0;
+}
+
+int ld_trace_patched(const struct ld_trace *tr, const char *name)
+{
+	size_t n = strlen(name);
+	for (size_t i = 0; i < tr->n_patches; i++)
+		if (strncmp(tr->patches[i], name, n) == 0 &&
+		    (tr->patches[i][n] == '[' || tr->patches[i][n] == ' '))
+			return 1;
+	return 0;
+}
+
 long ld_trace_find(const struct ld_trace *tr, const char *name)
 {
 	for (size_t i = 0; i < tr->n; i++)
@@ -250,7 +275,7 @@ static char *dump_new(json_t *v)
 enum ld_status ld_trace_save(const struct ld_trace *tr, const char *path, int force, struct ld_err *err)
 {
 	enum ld_status st = LD_OK;
-	enum { MAX_META = 12 };
+	enum { MAX_META = 16 };
 	const char *keys[MAX_META];
 	char *vals[MAX_META] = {0};
 	size_t n_meta = 0;
@@ -286,6 +311,12 @@ enum ld_status ld_trace_save(const struct ld_trace *tr, const char *path, int fo
 	}
 	if (tr->prompt)
 		keys[n_meta] = "prompt", vals[n_meta++] = strdup(tr->prompt);
+	if (tr->n_patches) {
+		json_t *a = json_array();
+		for (size_t i = 0; i < tr->n_patches; i++)
+			json_array_append_new(a, json_string(tr->patches[i]));
+		keys[n_meta] = "patches", vals[n_meta++] = dump_new(a);
+	}
 	if (tr->model_path)
 		keys[n_meta] = "model", vals[n_meta++] = strdup(tr->model_path);
 	for (size_t i = 0; i < n_meta; i++)
@@ -428,6 +459,19 @@ enum ld_status ld_trace_open(struct ld_trace *tr, const char *path, struct ld_er
 	if ((prompt && !(tr->prompt = strdup(prompt))) || (model && !(tr->model_path = strdup(model)))) {
 		st = ld_fail(err, LD_ERR_NOMEM, "%s: out of memory", path);
 		goto out;
+	}
+	const char *pj = ld_st_meta(&f, "patches");
+	if (pj) {
+		json_t *a = json_loads(pj, 0, NULL);
+		int ok = json_is_array(a);
+		for (size_t i = 0; ok && i < json_array_size(a); i++)
+			ok = json_is_string(json_array_get(a, i)) &&
+			     ld_trace_add_patch(tr, json_string_value(json_array_get(a, i))) == 0;
+		json_decref(a);
+		if (!ok) {
+			st = ld_fail(err, LD_ERR_FORMAT, "%s: metadata \"patches\" is not a list of strings", path);
+			goto out;
+		}
 	}
 	const char *ts = ld_st_meta(&f, "token_strings");
 	strs = ts ? json_loads(ts, 0, NULL) : NULL;

@@ -52,6 +52,9 @@ struct ld_trace {
 	char **vocab_str;       /* display form of every vocabulary id, so logits
 	                           columns can be read as tokens (may be NULL) */
 	size_t n_vocab_str;
+	char **patches;         /* what was patched, e.g. "layers.1.attn[:,2,:] = zeros (--ablate
+	                           layers.1.head.2)" (patch.h); n_patches of them */
+	size_t n_patches;
 	/* internal */
 	void *map;              /* mmapped file, when opened from disk */
 	size_t map_len;
@@ -65,6 +68,12 @@ void ld_trace_free(struct ld_trace *tr);
 enum ld_status ld_trace_add(struct ld_trace *tr, const char *name, enum ld_point p, int step,
                             int layer, enum ld_dtype dtype, const size_t *shape, int ndim,
                             const void *data, const char *src, struct ld_err *err);
+
+/* Note a patch (a copy of what); 0, or -1 when out of memory. */
+int ld_trace_add_patch(struct ld_trace *tr, const char *what);
+
+/* 1 if the point with this name was patched in this trace. */
+int ld_trace_patched(const struct ld_trace *tr, const char *name);
 
 /* Display form of vocabulary id, or NULL when the trace does not know it. */
 const char *ld_trace_vocab_str(const struct ld_trace *tr, long id);

@@ -37,6 +37,20 @@ static size_t axis_len(const char *axis, size_t len, int per_head, const struct 
 #undef IS
 }
 
+int ld_point_shape(enum ld_point p, const struct ld_config *c, size_t T, size_t S, size_t *shape)
+{
+	const struct ld_point_info *info = ld_point_info(p);
+	if (!info)
+		return 0;
+	int per_head = strstr(info->axes, "head") != NULL, ndim = 0;
+	for (const char *a = info->axes; *a && ndim < 4;) {
+		size_t len = strcspn(a, ",");
+		shape[ndim++] = axis_len(a, len, per_head, c, T, S);
+		a += len + (a[len] == ',');
+	}
+	return ndim;
+}
+
 size_t ld_point_numel(enum ld_point p, const struct ld_config *c, size_t T, size_t S)
 {
 	const struct ld_point_info *info = ld_point_info(p);

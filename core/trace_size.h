@@ -22,6 +22,10 @@
  * names; 0 for an axis the catalogue has that this does not know. */
 size_t ld_point_numel(enum ld_point p, const struct ld_config *c, size_t T, size_t S);
 
+/* The shape of point p (at most 4 axes, as the catalogue names them) into
+ * shape; returns the number of axes. */
+int ld_point_shape(enum ld_point p, const struct ld_config *c, size_t T, size_t S, size_t *shape);
+
 struct ld_trace_cost {
 	size_t bytes;          /* every point the request records */
 	enum ld_point largest; /* the kind of point that takes the most */

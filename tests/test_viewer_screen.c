@@ -117,7 +117,8 @@ static const char *row_with(const char *text, const char *needle, char *buf, siz
 }
 
 /* Golden screens: the whole frame, compared with tests/data/screens/NAME.txt.
- * The recording line of forward.c is masked ("core/forward.c:N") so that
+ * The recording line of forward.c is masked ("core/forward.c:N", padded to
+ * the width of the number) so that
  * editing the forward pass does not churn every file. To regenerate after a
  * deliberate change to the drawing, run with LLAMADBG_UPDATE_GOLDEN=1 and
  * review the diff. */
@@ -127,10 +128,12 @@ static void golden(const char *name, const char *text)
 	size_t o = 0;
 	for (const char *p = text; *p && o + 1 < sizeof norm;) {
 		if (strncmp(p, "core/forward.c:", 15) == 0) {
+			/* N, padded to the digits' width so the columns after it stay put */
 			o += (size_t)snprintf(norm + o, sizeof norm - o, "core/forward.c:N");
 			p += 15;
-			while (*p >= '0' && *p <= '9')
-				p++;
+			for (int digits = 0; *p >= '0' && *p <= '9'; p++, digits++)
+				if (digits > 0 && o + 1 < sizeof norm)
+					norm[o++] = ' ';
 			continue;
 		}
 		norm[o++] = *p++;
@@ -667,6 +670,23 @@ static void test_frame_time_8b(void **state)
  * view opens at that first divergence; the map gives every point's
  * relative error and a '*' on it; w shows A, B, then A-B, whose grid and
  * heatmap are the difference. */
+/* A patched trace: the map marks the patched point 'P', the header says so. */
+static void test_patched_marks(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(ld_trace_add_patch(&f->tr, "layers.0.attn[:,1,:] = zeros (--ablate layers.0.head.1)"), 0);
+	long i = ld_trace_find(&f->tr, "layers.0.attn");
+	assert_true(i >= 0);
+	vw_goto_index(&f->s, &f->tr, (size_t)i);
+	char row[512];
+	const char *t = frame(f, 24, 100);
+	SEE(t, "layers.0.attn (patched)");
+	assert_non_null(row_with(t, "    attn ", row, sizeof row));
+	assert_non_null(strstr(row, "P"));
+	assert_non_null(row_with(t, "    attn_out ", row, sizeof row));
+	assert_null(strstr(row, "P"));
+}
+
 static void test_diff_view(void **state)
 {
 	struct fx *f = *state;
@@ -778,6 +798,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_help_narrow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_help_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_diff_view, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_patched_marks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_diff_key_alone, setup, teardown),
 		cmocka_unit_test(test_frame_time_8b),
 	};

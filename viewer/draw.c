@@ -433,6 +433,9 @@ static void draw_map(WINDOW *w, const struct vw_state *s, const struct ld_trace 
 		const struct ld_stats *st = m->kind == MI_POINT ? vw_stats_of(s, m->idx) : NULL;
 		if (st && vw_stats_bad(t, st))
 			put(w, y, width - 1, 1, role(ui, VW_C_BAD), "!");
+		/* 'P': the run replaced this point (trace --patch, --ablate) */
+		if (m->kind == MI_POINT && width > 2 && ld_trace_patched(tr, t->name))
+			put(w, y, width - 2, 1, role(ui, VW_C_BAD), "P");
 		if (s->diff && m->kind == MI_POINT)
 			draw_map_rel(w, y, width, s, ui, m->idx);
 	}
@@ -456,6 +459,8 @@ static void draw_header(WINDOW *w, const struct vw_state *s, const struct ld_tra
 	const struct ld_point_info *pi = ld_point_info(t->point);
 	int x = L->px, pw = L->pw;
 	int used = put(w, 0, x, pw, role(ui, VW_C_TITLE), t->name);
+	if (ld_trace_patched(tr, t->name) && used + 10 < pw)
+		used += put(w, 0, x + used, pw - used, role(ui, VW_C_BAD), " (patched)");
 	if (pi && used + 2 < pw)
 		putf(w, 0, x + used + 2, pw - used - 2, A_NORMAL, "%s", pi->op);
 

@@ -258,6 +258,28 @@ def seeds_model():
             out("model", name, bytes([which]) + f.read())
 
 
+# .npy: magic, version, header length, a dict padded to 64 bytes, the data.
+def npy(descr, shape, raw, major=1, order="False"):
+    dims = "".join("%d, " % d for d in shape).rstrip(" ")
+    if len(shape) > 1:
+        dims = dims.rstrip(",")
+    d = ("{'descr': '%s', 'fortran_order': %s, 'shape': (%s), }" % (descr, order, dims)).encode()
+    pre = 10 if major == 1 else 12
+    hlen = (pre + len(d) + 1 + 63) // 64 * 64 - pre
+    size = struct.pack("<H", hlen) if major == 1 else struct.pack("<I", hlen)
+    return b"\x93NUMPY" + bytes([major, 0]) + size + d + b" " * (hlen - len(d) - 1) + b"\n" + raw
+
+
+def seeds_npy():
+    out("npy", "f4-2x8", npy("<f4", [2, 8], struct.pack("<16f", *range(16))))
+    out("npy", "f4-row4", npy("<f4", [4], struct.pack("<4f", 0.5, 0.25, 0.25, 0), major=2))
+    out("npy", "f2-3x4", npy("<f2", [3, 4], b"\x00\x3c" * 12, major=3))
+    out("npy", "i4-scalar", npy("<i4", [], struct.pack("<i", 7)))
+    out("npy", "f4-4x2x4", npy("<f4", [4, 2, 4], struct.pack("<32f", *range(32))))
+    out("npy", "f4-fortran-1x4", npy("<f4", [1, 4], struct.pack("<4f", 1, 2, 3, 4), order="True"))
+    out("npy", "f4-2x2x2x2", npy("<f4", [2, 2, 2, 2], struct.pack("<16f", *range(16))))
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: make_seeds.py LLAMADBG_BINARY")
@@ -269,6 +291,7 @@ def main():
     seeds_pth()
     seeds_traces(os.path.abspath(sys.argv[1]))
     seeds_model()
+    seeds_npy()
     for d in sorted(os.listdir(CORPUS)):
         files = os.listdir(os.path.join(CORPUS, d))
         size = sum(os.path.getsize(os.path.join(CORPUS, d, f)) for f in files)

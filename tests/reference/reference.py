@@ -132,9 +132,14 @@ def softmax_rows(s):
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def attention(q, k_all, v_all, pos0, cfg):
+def no_patch(name, a):
+    return a
+
+
+def attention(q, k_all, v_all, pos0, cfg, patch=no_patch, n=""):
     """q [T,H,hd] (roped), k_all/v_all [S,KV,hd]; query t sits at pos0 + t.
-    Returns scores [H,T,S], probs [H,T,S], attn [T,H,hd]."""
+    Returns scores [H,T,S], probs [H,T,S], attn [T,H,hd]. patch(name, a)
+    may replace scores and probs before they are used."""
     T, S = q.shape[0], k_all.shape[0]
     rep = cfg.H // cfg.KV
     k_rep = np.repeat(k_all, rep, axis=1)  # repeat_kv: head h uses kv head h // rep
@@ -144,15 +149,18 @@ def attention(q, k_all, v_all, pos0, cfg):
     vh = v_rep.transpose(1, 0, 2)
     scores = (qh[:, :, None, :] * kh[:, None, :, :]).sum(axis=-1) / math.sqrt(cfg.hd)
     future = np.arange(S)[None, :] > (pos0 + np.arange(T))[:, None]
-    scores = np.where(future[None], -np.inf, scores)
-    probs = softmax_rows(scores)
+    scores = patch(n + "scores", np.where(future[None], -np.inf, scores))
+    probs = patch(n + "probs", softmax_rows(scores))
     attn = (probs[:, :, :, None] * vh[:, None, :, :]).sum(axis=2)  # [H,T,hd]
     return scores, probs, attn.transpose(1, 0, 2)
 
 
-def forward_hf(cfg, W, tokens, pos0, cache, freqs):
+def forward_hf(cfg, W, tokens, pos0, cache, freqs, patch=no_patch):
     """One pass over `tokens` at positions pos0.. with a KV cache (list per
-    layer of [k_rope, v] arrays, in HF layout). Returns (records, cache)."""
+    layer of [k_rope, v] arrays, in HF layout). Returns (records, cache).
+    patch(name, a) returns the value to go on with at each point that feeds
+    later computation (the identity by default; q, k and their RoPE forms,
+    which are in HF's layout here, are not offered)."""
     T, D, H, KV, hd = len(tokens), cfg.D, cfg.H, cfg.KV, cfg.hd
     R = {}
     pos = np.arange(pos0, pos0 + T, dtype=np.float64)
@@ -162,18 +170,18 @@ def forward_hf(cfg, W, tokens, pos0, cache, freqs):
     sin = _sin(ang).astype(np.float64)[:, None, :]
 
     R["tokens"] = np.array(tokens, dtype=np.int32)
-    x = W["model.embed_tokens.weight"][np.array(tokens)]
+    x = patch("embed", W["model.embed_tokens.weight"][np.array(tokens)])
     R["embed"] = x
     new_cache = []
     for i in range(cfg.L):
         p = "model.layers.%d." % i
         n = "layers.%d." % i
         r = rms(x, cfg.eps)
-        h = (x * r[:, None]) * W[p + "input_layernorm.weight"]
+        h = patch(n + "attn_norm", (x * r[:, None]) * W[p + "input_layernorm.weight"])
         R[n + "attn_rms"], R[n + "attn_norm"] = r, h
         q = lin(h, W[p + "self_attn.q_proj.weight"]).reshape(T, H, hd)
         k = lin(h, W[p + "self_attn.k_proj.weight"]).reshape(T, KV, hd)
-        v = lin(h, W[p + "self_attn.v_proj.weight"]).reshape(T, KV, hd)
+        v = patch(n + "v", lin(h, W[p + "self_attn.v_proj.weight"]).reshape(T, KV, hd))
         R[n + "q"], R[n + "k"], R[n + "v"] = q, k, v
         qr = q * cos + rotate_half(q) * sin
         kr = k * cos + rotate_half(k) * sin
@@ -185,25 +193,26 @@ def forward_hf(cfg, W, tokens, pos0, cache, freqs):
             k_all, v_all = kr, v
         assert k_all.shape[0] == pos0 + T
         new_cache.append([k_all, v_all])
-        scores, probs, attn = attention(qr, k_all, v_all, pos0, cfg)
+        scores, probs, attn = attention(qr, k_all, v_all, pos0, cfg, patch, n)
+        attn = patch(n + "attn", attn)
         R[n + "scores"], R[n + "probs"], R[n + "attn"] = scores, probs, attn
-        ao = lin(attn.reshape(T, H * hd), W[p + "self_attn.o_proj.weight"])
+        ao = patch(n + "attn_out", lin(attn.reshape(T, H * hd), W[p + "self_attn.o_proj.weight"]))
         R[n + "attn_out"] = ao
-        x = x + ao
+        x = patch(n + "resid_mid", x + ao)
         R[n + "resid_mid"] = x
         r = rms(x, cfg.eps)
-        h = (x * r[:, None]) * W[p + "post_attention_layernorm.weight"]
+        h = patch(n + "ffn_norm", (x * r[:, None]) * W[p + "post_attention_layernorm.weight"])
         R[n + "ffn_rms"], R[n + "ffn_norm"] = r, h
-        g = lin(h, W[p + "mlp.gate_proj.weight"])
-        u = lin(h, W[p + "mlp.up_proj.weight"])
-        act = (g * (1.0 / (1.0 + exp(-g)))) * u
+        g = patch(n + "ffn_gate", lin(h, W[p + "mlp.gate_proj.weight"]))
+        u = patch(n + "ffn_up", lin(h, W[p + "mlp.up_proj.weight"]))
+        act = patch(n + "ffn_act", (g * (1.0 / (1.0 + exp(-g)))) * u)
         R[n + "ffn_gate"], R[n + "ffn_up"], R[n + "ffn_act"] = g, u, act
-        fo = lin(act, W[p + "mlp.down_proj.weight"])
+        fo = patch(n + "ffn_out", lin(act, W[p + "mlp.down_proj.weight"]))
         R[n + "ffn_out"] = fo
-        x = x + fo
+        x = patch(n + "resid_out", x + fo)
         R[n + "resid_out"] = x
     r = rms(x, cfg.eps)
-    h = (x * r[:, None]) * W["model.norm.weight"]
+    h = patch("final_norm", (x * r[:, None]) * W["model.norm.weight"])
     R["final_rms"], R["final_norm"] = r, h
     if cfg.n_labels:
         R["score"] = lin(h, W["score.weight"])

@@ -54,7 +54,15 @@ struct ld_trace_request {
 	size_t n_only;
 	int no_bos, allow_special, force;
 	const char *out_path;    /* -o (trace only) */
+	/* --patch POINT=FILE.npy, --patch-from TRACE:POINT, --ablate WHAT, in
+	 * the order given: kind 'p', 'f' or 'a' and the argument */
+	char *patch_kind;        /* malloc'd, like only */
+	const char **patch_arg;
+	size_t n_patch;
 };
+
+/* Free what ld_cli_trace_args allocated. */
+void ld_cli_trace_request_free(struct ld_trace_request *rq);
 
 /* Parse trace options (argv[0] is the command). Returns 0 to go on, -1
  * after printing --help, 1 after printing usage or an error. */

@@ -14,6 +14,8 @@
 #include "forward.h"
 #include "matmul.h"
 #include "model.h"
+#include "npy.h"
+#include "patch.h"
 #include "tokenizer.h"
 #include "trace_size.h"
 #include "trace.h"
@@ -128,8 +130,103 @@ static int read_prompt(const struct ld_trace_request *rq, char **text, size_t *l
 	return 0;
 }
 
+void ld_cli_trace_request_free(struct ld_trace_request *rq)
+{
+	free(rq->only);
+	free(rq->patch_kind);
+	free(rq->patch_arg);
+	rq->only = NULL;
+	rq->patch_kind = NULL;
+	rq->patch_arg = NULL;
+}
+
+/* --patch-from TRACE:POINT: the point starts after the last ':' that leaves
+ * a point name (a slice has ':' too, a file name may). */
+static int patch_from(struct ld_patch *p, const char *arg, size_t n_tokens)
+{
+	struct ld_err err = {{0}};
+	const char *colon = NULL;
+	for (const char *c = strchr(arg, ':'); c; c = strchr(c + 1, ':')) {
+		struct ld_patch probe;
+		colon = c;
+		if (ld_patch_parse(&probe, c + 1, &err) == LD_OK)
+			break;
+	}
+	if (!colon)
+		return ld_cli_error("--patch-from %s: expected TRACE_FILE:POINT", arg);
+	if (ld_patch_parse(p, colon + 1, &err) != LD_OK)
+		return ld_cli_error("--patch-from: %s", err.msg);
+	char *path = strndup(arg, (size_t)(colon - arg));
+	struct ld_trace other;
+	if (!path)
+		return ld_cli_error("out of memory");
+	int rc = 1;
+	if (ld_trace_open(&other, path, &err) != LD_OK) {
+		ld_cli_error("%s", err.msg);
+		free(path);
+		return 1;
+	}
+	char name[128], what[320];
+	snprintf(name, sizeof name, "%.*s", (int)strcspn(p->spec, "["), p->spec);
+	snprintf(what, sizeof what, "%s:%s", path, p->spec);
+	long k = ld_trace_find(&other, name);
+	if (other.n_tokens != n_tokens)
+		ld_cli_error("%s: its prompt has %zu tokens, this run's has %zu (patching needs the same positions)",
+		             path, other.n_tokens, n_tokens);
+	else if (k < 0)
+		ld_cli_error("%s: has no point %s (was it traced with --only?)", path, name);
+	else if (ld_patch_from_tensor(p, &other.t[k], what, &err) != LD_OK)
+		ld_cli_error("%s", err.msg);
+	else
+		rc = 0;
+	ld_trace_free(&other);
+	free(path);
+	return rc;
+}
+
+/* Build the patches the request asks for (*out: n_patch of them). */
+static int build_patches(const struct ld_trace_request *rq, const struct ld_config *c, size_t n_tokens,
+                         struct ld_patch **out)
+{
+	struct ld_err err = {{0}};
+	struct ld_patch *ps = calloc(rq->n_patch + 1, sizeof *ps);
+	*out = ps;
+	if (!ps)
+		return ld_cli_error("out of memory");
+	for (size_t i = 0; i < rq->n_patch; i++) {
+		const char *arg = rq->patch_arg[i];
+		if (rq->patch_kind[i] == 'a') {
+			if (ld_patch_parse_ablate(&ps[i], arg, &err) != LD_OK)
+				return ld_cli_error("%s", err.msg);
+		} else if (rq->patch_kind[i] == 'f') {
+			if (patch_from(&ps[i], arg, n_tokens) != 0)
+				return 1;
+		} else {
+			const char *eq = strchr(arg, '=');
+			if (!eq || !eq[1])
+				return ld_cli_error("--patch %s: expected POINT=FILE.npy", arg);
+			char *spec = strndup(arg, (size_t)(eq - arg));
+			struct ld_npy a;
+			enum ld_status st = spec ? ld_patch_parse(&ps[i], spec, &err) : LD_ERR_NOMEM;
+			free(spec);
+			if (st != LD_OK)
+				return ld_cli_error("--patch: %s", st == LD_ERR_NOMEM ? "out of memory" : err.msg);
+			if (ld_npy_read(eq + 1, &a, &err) != LD_OK)
+				return ld_cli_error("%s", err.msg);
+			st = ld_patch_from_npy(&ps[i], &a, eq + 1, &err);
+			ld_npy_free(&a);
+			if (st != LD_OK)
+				return ld_cli_error("%s", err.msg);
+		}
+		if (ld_patch_check(&ps[i], c, n_tokens, &err) != LD_OK)
+			return ld_cli_error("--%s %s: %s", rq->patch_kind[i] == 'a' ? "ablate" : rq->patch_kind[i] == 'f' ? "patch-from" : "patch", arg, err.msg);
+	}
+	return 0;
+}
+
 int ld_cli_trace_run(const struct ld_trace_request *rq, struct ld_trace *tr)
 {
+	struct ld_patch *patches = NULL;
 	struct ld_err err = {{0}};
 	struct ld_model m;
 	struct ld_tokenizer *tk = NULL;
@@ -173,7 +270,10 @@ int ld_cli_trace_run(const struct ld_trace_request *rq, struct ld_trace *tr)
 			goto out;
 		}
 	}
-	struct ld_forward_opts fo = {.n_generate = rq->n_generate, .only = rq->only, .n_only = rq->n_only};
+	if (build_patches(rq, &m.cfg, n_ids, &patches) != 0)
+		goto out;
+	struct ld_forward_opts fo = {.n_generate = rq->n_generate, .only = rq->only, .n_only = rq->n_only,
+	                             .patches = patches, .n_patches = rq->n_patch};
 	/* Refuse what cannot fit before computing it (a trace is held in
 	 * memory, then written to the disk). */
 	struct ld_trace_cost cost = ld_trace_cost(&m.cfg, n_ids, &fo);
@@ -215,6 +315,9 @@ out:
 	if (model_loaded)
 		ld_model_free(&m);
 	ld_tok_free(tk);
+	for (size_t i = 0; patches && i < rq->n_patch; i++)
+		ld_patch_free(&patches[i]);
+	free(patches);
 	free(ids);
 	free(text);
 	if (rc != 0)
@@ -254,7 +357,24 @@ char *ld_cli_printable(const char *s, size_t n)
 
 static const char trace_usage[] =
 	"usage: llamadbg trace -m MODEL_DIR (-p TEXT | -p - | -f FILE | -t ID,ID,...) [-n N]\n"
-	"                      [-o FILE] [--only GLOB]... [--no-bos] [--allow-special] [--force]\n";
+	"                      [-o FILE] [--only GLOB]... [--no-bos] [--allow-special] [--force]\n"
+	"                      [--patch POINT=FILE.npy]... [--patch-from TRACE:POINT]...\n"
+	"                      [--ablate layers.I.head.H | layers.I.ffn]...\n"
+	"\n"
+	"Patching: the tensor computed at POINT in the prompt pass is replaced, and\n"
+	"everything after it is computed from the new value (which the trace records).\n"
+	"  --patch POINT=FILE.npy      the value from a .npy file ('<f4' or '<f2', C order,\n"
+	"                              the point's shape: `llamadbg dump -f npy` writes one)\n"
+	"  --patch-from TRACE:POINT    the same point of another trace of a prompt of the\n"
+	"                              same length (activation patching)\n"
+	"  --ablate layers.I.head.H    zero head H's output (attn) before o_proj\n"
+	"  --ablate layers.I.ffn       zero the FFN's output (ffn_out)\n"
+	"POINT may be a slice: layers.3.attn[:,5,:] is head 5 at every token (the file\n"
+	"then holds token x dim). Patchable: embed, final_norm and, per layer, attn_norm,\n"
+	"q, k, v, q_rope, k_rope, scores, probs, attn, attn_out, resid_mid, ffn_norm,\n"
+	"ffn_gate, ffn_up, ffn_act, ffn_out, resid_out. Several patches may be given.\n"
+	"With -n, decode steps are not patched: each new token runs normally, attending\n"
+	"to the keys and values the patched prompt pass left in the cache.\n";
 
 int ld_cli_trace_args(int argc, char **argv, struct ld_trace_request *rq, const char *usage)
 {
@@ -264,12 +384,16 @@ int ld_cli_trace_args(int argc, char **argv, struct ld_trace_request *rq, const 
 		{"generate", required_argument, 0, 'n'}, {"output", required_argument, 0, 'o'},
 		{"only", required_argument, 0, 'O'}, {"force", no_argument, 0, 'F'},
 		{"no-bos", no_argument, 0, 'B'}, {"allow-special", no_argument, 0, 'S'},
+		{"patch", required_argument, 0, 'P'}, {"patch-from", required_argument, 0, 'Q'},
+		{"ablate", required_argument, 0, 'A'},
 		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
 	memset(rq, 0, sizeof *rq);
 	rq->out_path = "trace.safetensors";
 	rq->only = calloc((size_t)argc + 1, sizeof *rq->only);
-	if (!rq->only)
+	rq->patch_kind = calloc((size_t)argc + 1, 1);
+	rq->patch_arg = calloc((size_t)argc + 1, sizeof *rq->patch_arg);
+	if (!rq->only || !rq->patch_kind || !rq->patch_arg)
 		return ld_cli_error("out of memory");
 	optind = 1;
 	int c;
@@ -292,6 +416,10 @@ int ld_cli_trace_args(int argc, char **argv, struct ld_trace_request *rq, const 
 		case 'F': rq->force = 1; break;
 		case 'B': rq->no_bos = 1; break;
 		case 'S': rq->allow_special = 1; break;
+		case 'P': case 'Q': case 'A':
+			rq->patch_kind[rq->n_patch] = c == 'P' ? 'p' : c == 'Q' ? 'f' : 'a';
+			rq->patch_arg[rq->n_patch++] = optarg;
+			break;
 		case 'h': fputs(usage, stdout); return -1;
 		default: fputs(usage, stderr); return 1;
 		}
@@ -311,16 +439,16 @@ int ld_cmd_trace(int argc, char **argv)
 	struct ld_err err = {{0}};
 	int rc = ld_cli_trace_args(argc, argv, &rq, trace_usage);
 	if (rc != 0) {
-		free(rq.only);
+		ld_cli_trace_request_free(&rq);
 		return rc < 0 ? 0 : rc;
 	}
 	/* Refuse early: a long trace should not be computed only to be refused. */
 	if (!rq.force && ld_path_exists(rq.out_path)) {
-		free(rq.only);
+		ld_cli_trace_request_free(&rq);
 		return ld_cli_error("%s: already exists (use --force to replace it)", rq.out_path);
 	}
 	if (ld_cli_trace_run(&rq, &tr) != 0) {
-		free(rq.only);
+		ld_cli_trace_request_free(&rq);
 		return 1;
 	}
 	rc = 1;
@@ -344,11 +472,13 @@ int ld_cmd_trace(int argc, char **argv)
 		}
 	}
 	printf("\n");
+	for (size_t i = 0; i < tr.n_patches; i++)
+		printf("patched: %s\n", tr.patches[i]);
 	ld_cli_print_classes(&tr);
 	rc = 0;
 out:
 	ld_trace_free(&tr);
-	free(rq.only);
+	ld_cli_trace_request_free(&rq);
 	return rc;
 }
 
@@ -383,6 +513,8 @@ int ld_cmd_ls(int argc, char **argv)
 			printf(v ? " %d (%s)" : " %d", (int)tr.generated[i], v);
 		}
 	}
+	for (size_t i = 0; i < tr.n_patches; i++)
+		printf("\npatched: %s", tr.patches[i]);
 	printf("\n%-28s %-34s %12s %12s %12s %12s %5s %5s  %s\n", "name", "shape", "min", "max", "mean",
 	       "std", "nan", "inf", "src");
 	for (size_t i = 0; i < tr.n; i++) {
@@ -391,8 +523,9 @@ int ld_cmd_ls(int argc, char **argv)
 		char shape[128];
 		ld_tensor_stats(t, &s);
 		ld_tensor_shape_str(t, shape, sizeof shape);
-		printf("%-28s %-34s %12.5g %12.5g %12.5g %12.5g %5zu %5zu  %s\n", t->name, shape, s.min, s.max,
-		       s.mean, s.std, s.n_nan, s.n_posinf + s.n_neginf, t->src);
+		printf("%-28s %-34s %12.5g %12.5g %12.5g %12.5g %5zu %5zu  %s%s\n", t->name, shape, s.min, s.max,
+		       s.mean, s.std, s.n_nan, s.n_posinf + s.n_neginf, t->src,
+		       ld_trace_patched(&tr, t->name) ? "  (patched)" : "");
 	}
 	ld_cli_print_classes(&tr);
 	ld_trace_free(&tr);

@@ -20,6 +20,7 @@
 static const char view_usage[] =
 	"usage: llamadbg view TRACE_FILE [--diff OTHER_TRACE [--rtol R] [--atol A]]\n"
 	"       llamadbg view -m MODEL_DIR (-p TEXT | -p - | -f FILE | -t ID,...) [-n N] [--only GLOB]...\n"
+	"                     [--patch POINT=FILE.npy | --patch-from TRACE:POINT | --ablate WHAT]... (see trace --help)\n"
 	"       llamadbg view --synth tiny|small|8b\n"
 	"       llamadbg view --bench [--keys KEYS] [--size LINESxCOLS] TRACE_FILE|--synth NAME\n";
 
@@ -42,7 +43,7 @@ static int view_model(int argc, char **argv)
 	int rc = ld_cli_trace_args(argc, argv, &rq, view_usage);
 	if (rc == 0)
 		rc = view_request(&rq);
-	free(rq.only);
+	ld_cli_trace_request_free(&rq);
 	return rc < 0 ? 0 : rc;
 }
 
