@@ -13,6 +13,8 @@ struct ld_forward_opts {
 	int n_generate;            /* greedy tokens to generate after the prompt (0 = none) */
 	const char *const *only;   /* record only points whose name matches one of these globs; */
 	size_t n_only;             /* n_only == 0 records everything */
+	int lens_k;                /* logit lens: top lens_k guesses of every layer (0 = off) */
+	int lens_mid;              /* ... also after each layer's attention (resid_mid) */
 };
 
 /* Run the prompt (one pass over all tokens, logits at every position), then

@@ -117,7 +117,8 @@ static const char *row_with(const char *text, const char *needle, char *buf, siz
 }
 
 /* Golden screens: the whole frame, compared with tests/data/screens/NAME.txt.
- * The recording line of forward.c is masked ("core/forward.c:N") so that
+ * The recording line of forward.c is masked ("core/forward.c:N", padded to
+ * the number's width) so that
  * editing the forward pass does not churn every file. To regenerate after a
  * deliberate change to the drawing, run with LLAMADBG_UPDATE_GOLDEN=1 and
  * review the diff. */
@@ -129,8 +130,11 @@ static void golden(const char *name, const char *text)
 		if (strncmp(p, "core/forward.c:", 15) == 0) {
 			o += (size_t)snprintf(norm + o, sizeof norm - o, "core/forward.c:N");
 			p += 15;
-			while (*p >= '0' && *p <= '9')
-				p++;
+			/* the mask keeps the width: a line number with more digits
+			 * does not shift the rest of the row */
+			for (int d = 0; *p >= '0' && *p <= '9'; d++, p++)
+				if (d > 0 && o + 1 < sizeof norm)
+					norm[o++] = ' ';
 			continue;
 		}
 		norm[o++] = *p++;
