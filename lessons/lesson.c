@@ -164,9 +164,9 @@ static int split_words(char *s, char words[][LS_ARG_LEN], int max)
 	return n;
 }
 
-static const char *const view_names[] = {"grid", "heat", "overview", "source"};
+static const char *const view_names[] = {"grid", "heat", "overview", "source", "lens"};
 
-/* "@focus POINT [head=N] [token=N|last] [key=N] [view=grid|heat|overview|source]" */
+/* "@focus POINT [head=N] [token=N|last] [key=N] [view=grid|heat|overview|source|lens]" */
 static int parse_focus(struct ls_focus *f, char *rest, char *why, size_t wsize)
 {
 	char w[6][LS_ARG_LEN];
