@@ -111,6 +111,7 @@ static void logit_lens(struct run *r, enum ld_point ids_pt, enum ld_point probs_
 		return;
 	final_norm(r, x, T);
 	ld_matmul(r->logits, r->h, &r->m->output, T);
+	#pragma omp parallel for schedule(static) if (T * V > 65536)
 	for (size_t t = 0; t < T; t++)
 		ld_topk_softmax(r->lens_ids + t * K, r->lens_probs + t * K, r->logits + t * V, V, K);
 	const size_t shape[2] = {T, (size_t)K};
