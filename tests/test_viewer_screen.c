@@ -755,6 +755,7 @@ static void test_diff_view(void **state)
  * grid at the last position reads "42" at the first layer and from the
  * third on,
  * and the status line names the selected cell's guess, id and probability. */
+#define N_SEED 17 /* the seed prompt's tokens in the demo vocabulary */
 static void test_lens_view(void **state)
 {
 	struct fx *f = *state;
@@ -830,6 +831,19 @@ static void test_lens_view(void **state)
 	vw_apply(&f->s, &tr, VW_A_MODE_LENS);
 	SEE(frame(f, 24, 80), "logit lens after attention");
 	assert_string_equal(tr.t[f->s.cur].name, "layers.2.lens_mid_ids");
+	/* a hostile trace: ids outside the vocabulary show as numbers, ids
+	 * that are not int32 or probs of another shape are not read */
+	struct ld_tensor *ids = &tr.t[f->s.cur];
+	((int32_t *)ids->data)[(N_SEED - 1) * 5] = 999999;
+	((int32_t *)ids->data)[(N_SEED - 2) * 5] = -7;
+	t = frame(f, 24, 80);
+	SEE(t, "999999");
+	ids->dtype = LD_F32;
+	SEE(frame(f, 24, 80), "L2 lens mid  tok 16");
+	ids->dtype = LD_I32;
+	tr.t[f->s.cur + 1].shape[1] = 4;
+	t = frame(f, 24, 80);
+	SEE(t, "id 999999 p nan");
 }
 
 static void test_diff_key_alone(void **state)
