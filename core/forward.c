@@ -50,6 +50,8 @@ struct run {
 	float *proj;         /* (T, D) attn_out / ffn_out */
 	float *gate, *up, *act; /* (T, F) */
 	float *logits;       /* (T, V), or (T, n_labels) for a classifier */
+	int32_t *lens_ids;   /* (T, K) the logit lens, if asked for */
+	float *lens_probs;   /* (T, K) */
 };
 
 int ld_forward_wants(const struct ld_forward_opts *opts, const char *name)
@@ -90,6 +92,41 @@ static void record(struct run *r, enum ld_point p, int layer, const void *data, 
 		if (r->step == 0 && r->opts->n_patches)                                               \
 			ld_patch_apply(r->opts->patches, r->opts->n_patches, LD_PT_##p, layer, data, c, T); \
 	} while (0)
+/* The final RMSNorm of T rows of a residual stream, into h (and rms). */
+static void final_norm(struct run *r, const float *x, size_t T)
+{
+	const struct ld_config *c = &r->m->cfg;
+	const size_t D = (size_t)c->dim;
+	for (size_t t = 0; t < T; t++)
+		r->rms[t] = ld_rmsnorm(r->h + t * D, x + t * D, r->m->norm, D, c->norm_eps);
+}
+
+/* The logit lens: what would the model predict if it ended here? The
+ * residual stream x goes through the model's own head (final_norm, then the
+ * output projection, the very calls that make the logits), and each token
+ * keeps its K best guesses. After the last layer this is the logits' top K.
+ * Uses h, rms and logits as scratch: the layer recomputes h and rms next,
+ * and the final logits are computed after the last layer. */
+static void logit_lens(struct run *r, enum ld_point ids_pt, enum ld_point probs_pt, int layer,
+                       const float *x, size_t T, int line)
+{
+	const int K = r->opts->lens_k;
+	const size_t V = (size_t)r->m->cfg.vocab_size;
+	char ids_name[96], probs_name[96];
+	ld_point_name(ids_name, sizeof ids_name, ids_pt, r->step, layer);
+	ld_point_name(probs_name, sizeof probs_name, probs_pt, r->step, layer);
+	if (r->st != LD_OK ||
+	    (!ld_forward_wants(r->opts, ids_name) && !ld_forward_wants(r->opts, probs_name)))
+		return;
+	final_norm(r, x, T);
+	ld_matmul(r->logits, r->h, &r->m->output, T);
+	#pragma omp parallel for schedule(static) if (T * V > 65536)
+	for (size_t t = 0; t < T; t++)
+		ld_topk_softmax(r->lens_ids + t * K, r->lens_probs + t * K, r->logits + t * V, V, K);
+	const size_t shape[2] = {T, (size_t)K};
+	record(r, ids_pt, layer, r->lens_ids, LD_I32, line, shape, 2);
+	record(r, probs_pt, layer, r->lens_probs, LD_F32, line, shape, 2);
+}
 
 /* One pass of T tokens at positions start_pos .. start_pos+T-1. Keys and
  * values of earlier positions come from the cache; this pass's are added. */
@@ -219,6 +256,8 @@ PATCH(EMBED, -1, r->x);
 			r->x[i] += r->proj[i];
 	PATCH(RESID_MID, l, r->x);
 		RECORD(RESID_MID, l, r->x, T, D);
+		if (r->opts->lens_mid)
+			logit_lens(r, LD_PT_LENS_MID_IDS, LD_PT_LENS_MID_PROBS, l, r->x, T, __LINE__);
 
 		/* FFN RMSNorm. */
 		for (size_t t = 0; t < T; t++)
@@ -249,11 +288,12 @@ PATCH(EMBED, -1, r->x);
 			r->x[i] += r->proj[i];
 	PATCH(RESID_OUT, l, r->x);
 		RECORD(RESID_OUT, l, r->x, T, D);
+		if (r->opts->lens_k)
+			logit_lens(r, LD_PT_LENS_IDS, LD_PT_LENS_PROBS, l, r->x, T, __LINE__);
 	}
 
 	/* Final RMSNorm, then the output layer scores every vocabulary entry. */
-	for (size_t t = 0; t < T; t++)
-		r->rms[t] = ld_rmsnorm(r->h + t * D, r->x + t * D, m->norm, D, c->norm_eps);
+	final_norm(r, r->x, T);
 	RECORD(FINAL_RMS, -1, r->rms, T);
 PATCH(FINAL_NORM, -1, r->h);
 	RECORD(FINAL_NORM, -1, r->h, T, D);
@@ -295,6 +335,10 @@ static void run_free(struct run *r)
 		free(*bufs[i]);
 		*bufs[i] = NULL;
 	}
+	free(r->lens_ids);
+	free(r->lens_probs);
+	r->lens_ids = NULL;
+	r->lens_probs = NULL;
 	free(r->inv_freq);
 	free(r->inv_freq_f32);
 	r->inv_freq = NULL;
@@ -319,6 +363,12 @@ static int run_alloc(struct run *r)
 	for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
 		if (!(*bufs[i].p = calloc(bufs[i].n ? bufs[i].n : 1, sizeof(float))))
 			return -1;
+	if (r->opts->lens_k > 0) {
+		const size_t n = T * (size_t)r->opts->lens_k;
+		if (!(r->lens_ids = calloc(n, sizeof *r->lens_ids)) ||
+		    !(r->lens_probs = calloc(n, sizeof *r->lens_probs)))
+			return -1;
+	}
 	r->inv_freq = calloc((size_t)c->head_dim / 2, sizeof(double));
 	r->inv_freq_f32 = calloc((size_t)c->head_dim / 2, sizeof(float));
 	return r->inv_freq && r->inv_freq_f32 ? 0 : -1;
@@ -343,6 +393,14 @@ enum ld_status ld_forward(const struct ld_model *m, const int32_t *tokens, size_
 		               "a sequence classifier (LlamaForSequenceClassification, %d labels) scores the "
 		               "prompt and has no next token: it cannot generate",
 		               c->n_labels);
+	if (r.opts->lens_k < 0 || r.opts->lens_k > c->vocab_size)
+		return ld_fail(err, LD_ERR_USAGE, "the logit lens keeps 1 to %d guesses (the vocabulary), not %d",
+		               c->vocab_size, r.opts->lens_k);
+	if (r.opts->lens_mid && r.opts->lens_k == 0)
+		return ld_fail(err, LD_ERR_USAGE, "the logit lens after attention (lens_mid) needs lens_k > 0");
+	if (r.opts->lens_k > 0 && c->n_labels > 0)
+		return ld_fail(err, LD_ERR_USAGE,
+		               "a sequence classifier has no output layer over the vocabulary: no logit lens");
 	if (m->inspect_only)
 		return ld_fail(err, LD_ERR_USAGE, "%s was opened to be described (ld_model_inspect), not run",
 		               m->dir);

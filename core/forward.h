@@ -16,6 +16,8 @@ struct ld_forward_opts {
 	size_t n_only;             /* n_only == 0 records everything */
 	const struct ld_patch *patches; /* tensors to replace in the prompt pass (patch.h) */
 	size_t n_patches;
+	int lens_k;                /* logit lens: top lens_k guesses of every layer (0 = off) */
+	int lens_mid;              /* ... also after each layer's attention (resid_mid) */
 };
 
 /* Run the prompt (one pass over all tokens, logits at every position), then

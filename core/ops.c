@@ -71,6 +71,39 @@ void ld_softmax(float *x, size_t n)
 		x[i] *= inv;
 }
 
+/* Is a a better guess than b? Larger wins; a number beats NaN. */
+static int beats(float a, float b)
+{
+	return a > b || (isnan(b) && !isnan(a));
+}
+
+void ld_topk_softmax(int32_t *ids, float *probs, const float *logits, size_t n, int k)
+{
+	/* Keep the k best so far in order: a new entry moves in only if it beats
+	 * the last one kept, so an equal later id never passes an earlier one. */
+	size_t kept = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (kept == (size_t)k && !beats(logits[i], logits[ids[k - 1]]))
+			continue;
+		size_t j = kept < (size_t)k ? kept++ : (size_t)k - 1;
+		for (; j > 0 && beats(logits[i], logits[ids[j - 1]]); j--)
+			ids[j] = ids[j - 1];
+		ids[j] = (int32_t)i;
+	}
+	/* The softmax, as ld_softmax computes it: exp(x - max) / sum. */
+	float max = -INFINITY;
+	for (size_t i = 0; i < n; i++)
+		if (logits[i] > max)
+			max = logits[i];
+	double sum = 0;
+	if (max != -INFINITY)
+		for (size_t i = 0; i < n; i++)
+			sum += expf(logits[i] - max);
+	float inv = (float)(1.0 / sum);
+	for (size_t j = 0; j < kept; j++)
+		probs[j] = max == -INFINITY ? 0 : expf(logits[ids[j]] - max) * inv;
+}
+
 float ld_silu(float x)
 {
 	return x / (1.0f + expf(-x));

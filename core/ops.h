@@ -7,6 +7,7 @@
 #define LD_OPS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 
@@ -28,6 +29,12 @@ void ld_rope(float *x, int n_heads, int head_dim, size_t pos, const double *inv_
 /* x (n) -> softmax in place.  PyTorch: x.softmax(-1)
  * Subtracts the max first so exp never overflows; -inf entries become 0. */
 void ld_softmax(float *x, size_t n);
+
+/* logits (n) -> ids (k), probs (k): the k largest entries, largest first (the
+ * lower id first on a tie; NaN last), and their softmax probabilities over
+ * all n entries.  PyTorch: p, ids = logits.softmax(-1).topk(k)
+ * The probabilities are those ld_softmax would give, without writing n values. */
+void ld_topk_softmax(int32_t *ids, float *probs, const float *logits, size_t n, int k);
 
 /* GQA: the KV head that query head h reads. n_heads/n_kv_heads consecutive
  * query heads share one KV head.  PyTorch (HF): repeat_kv(k, n_heads // n_kv_heads) */

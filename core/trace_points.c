@@ -23,6 +23,17 @@ int ld_point_per_layer(enum ld_point p)
 	return (unsigned)p < LD_PT_COUNT && strstr(catalogue[p].name, "{i}") != NULL;
 }
 
+int ld_point_lens(enum ld_point p)
+{
+	switch (p) {
+	case LD_PT_LENS_IDS:
+	case LD_PT_LENS_PROBS: return 1;
+	case LD_PT_LENS_MID_IDS:
+	case LD_PT_LENS_MID_PROBS: return 2;
+	default: return 0;
+	}
+}
+
 int ld_point_name(char *buf, size_t size, enum ld_point p, int step, int layer)
 {
 	const char *pat = catalogue[p].name;

@@ -14,6 +14,9 @@
  * "step.{s}." prefix: step s feeds the s-th generated token, so T = 1 and
  * S = prompt length + s.
  *
+ * The logit lens points (rank axis: K best guesses) are recorded only when
+ * asked for (trace --lens, --lens-mid).
+ *
  * X(ID, name, axes, op, explanation)
  */
 #ifndef LD_TRACE_POINTS_H
@@ -53,6 +56,14 @@
 	  "The heads' outputs concatenated and projected back to the model dim.")                 \
 	X(RESID_MID, "layers.{i}.resid_mid", "token,dim", "x = x + attn_out",                      \
 	  "The residual stream after attention: what attention wrote is added, nothing replaced.") \
+	X(LENS_MID_IDS, "layers.{i}.lens_mid_ids", "token,rank",                                    \
+	  "lens = topk(softmax(final_norm(resid_mid) @ output.T))",                               \
+	  "Logit lens (trace --lens-mid): the K next tokens the stream after attention would "    \
+	  "predict if the model ended here (int32 ids, best first).")                             \
+	X(LENS_MID_PROBS, "layers.{i}.lens_mid_probs", "token,rank",                                \
+	  "lens = topk(softmax(final_norm(resid_mid) @ output.T))",                               \
+	  "Logit lens (trace --lens-mid): the probabilities of those K tokens, a softmax over "   \
+	  "the whole vocabulary.")                                                                \
 	X(FFN_RMS, "layers.{i}.ffn_rms", "token", "r = 1/sqrt(mean(x^2) + eps)",                   \
 	  "The RMSNorm scale before the feed-forward network.")                                    \
 	X(FFN_NORM, "layers.{i}.ffn_norm", "token,dim", "h = x * r * ffn_norm",                    \
@@ -67,6 +78,14 @@
 	  "The down projection (w2, down_proj) back to the model dim.")                           \
 	X(RESID_OUT, "layers.{i}.resid_out", "token,dim", "x = x + ffn_out",                       \
 	  "The residual stream leaving the layer: the next layer's input.")                       \
+	X(LENS_IDS, "layers.{i}.lens_ids", "token,rank",                                            \
+	  "lens = topk(softmax(final_norm(resid_out) @ output.T))",                               \
+	  "Logit lens (trace --lens): the K next tokens this layer's output would predict if it "  \
+	  "were the last layer (int32 ids, best first); the last layer's are the logits' top K.") \
+	X(LENS_PROBS, "layers.{i}.lens_probs", "token,rank",                                        \
+	  "lens = topk(softmax(final_norm(resid_out) @ output.T))",                               \
+	  "Logit lens (trace --lens): the probabilities of those K tokens, a softmax over the "   \
+	  "whole vocabulary.")                                                                    \
 	X(FINAL_RMS, "final_rms", "token", "r = 1/sqrt(mean(x^2) + eps)",                          \
 	  "The RMSNorm scale of the last residual stream.")                                        \
 	X(FINAL_NORM, "final_norm", "token,dim", "h = x * r * norm",                               \
@@ -96,6 +115,10 @@ const struct ld_point_info *ld_point_info(enum ld_point p);
 
 /* 1 if the point is recorded once per layer (its name contains "{i}"). */
 int ld_point_per_layer(enum ld_point p);
+
+/* 1 for the logit lens points, recorded only on request; 2 for the ones
+ * taken after attention (--lens-mid). */
+int ld_point_lens(enum ld_point p);
 
 /* Concrete name of a point: step 0 is the prompt pass (no prefix), layer
  * is ignored for points outside the layers. Returns the length written

@@ -75,6 +75,8 @@ static int model_has(enum ld_point p, const struct ld_config *c)
 		return c->n_labels == 0;
 	if (p == LD_PT_SCORE)
 		return c->n_labels > 0;
+	if (ld_point_lens(p))
+		return c->n_labels == 0;
 	return 1;
 }
 
@@ -92,7 +94,10 @@ struct ld_trace_cost ld_trace_cost(const struct ld_config *c, size_t n_tokens,
 		for (int p = 0; p < LD_PT_COUNT; p++) {
 			if (!model_has(p, c) || (step && p == LD_PT_ROPE_FREQS)) /* the model's, once */
 				continue;
-			size_t numel = ld_point_numel(p, c, T, S);
+			int lens = ld_point_lens(p); /* only on request: K guesses per token */
+			if (lens && (!o || o->lens_k <= 0 || (lens == 2 && !o->lens_mid)))
+				continue;
+			size_t numel = lens ? T * (size_t)o->lens_k : ld_point_numel(p, c, T, S);
 			size_t bytes = numel > SIZE_MAX / 4 ? SIZE_MAX : numel * 4; /* f32 or i32 */
 			int layers = ld_point_per_layer(p) ? c->n_layers : 1;
 			for (int i = 0; i < layers; i++) {

@@ -164,9 +164,9 @@ static int split_words(char *s, char words[][LS_ARG_LEN], int max)
 	return n;
 }
 
-static const char *const view_names[] = {"grid", "heat", "overview", "source"};
+static const char *const view_names[] = {"grid", "heat", "overview", "source", "lens"};
 
-/* "@focus POINT [head=N] [token=N|last] [key=N] [view=grid|heat|overview|source]" */
+/* "@focus POINT [head=N] [token=N|last] [key=N] [view=grid|heat|overview|source|lens]" */
 static int parse_focus(struct ls_focus *f, char *rest, char *why, size_t wsize)
 {
 	char w[6][LS_ARG_LEN];
@@ -725,6 +725,18 @@ enum ld_status ls_expect(const struct ls_lesson *L, const struct ls_check *c, co
 	case LS_CK_ARGMAX_TOKEN: {
 		if ((st = need_point(L, line, tr, c->arg[0], &t, err)) != LD_OK)
 			return st;
+		if (ld_point_lens(t->point) && t->dtype == LD_I32 && t->ndim == 2 && t->shape[1] >= 1) {
+			/* a logit lens: its ids are best first */
+			if ((st = need_pos(L, line, c->arg[1], t->shape[0], &pos, err)) != LD_OK)
+				return st;
+			int32_t best = ((const int32_t *)t->data)[pos * t->shape[1]];
+			e->type = LS_ANS_TOKEN;
+			e->ints[0] = (long)best;
+			e->n = 1;
+			token_text(tr, best, e->text, sizeof e->text);
+			snprintf(e->show, sizeof e->show, "token %ld \"%s\"", (long)best, e->text);
+			return LD_OK;
+		}
 		if (t->ndim != 2 || axis_of(t, "vocab") != 1)
 			return ld_fail(err, LD_ERR_FORMAT, "%s:%d: %s is not token x vocab (it is %s)", L->path, line,
 			               t->name, t->axes);

@@ -78,6 +78,26 @@ done
 n=$("$bin" ls "$tmp/o.safetensors" | grep -c 'core/forward.c')
 [ "$n" -eq 3 ] && ok "--only records a subset" || bad "--only recorded $n"
 
+# The logit lens: --lens (5 guesses), --lens=K, --lens-mid; ls and dump know its points.
+"$bin" trace -m $model -t 254,17,201 -n 2 --lens --lens-mid -o "$tmp/lens.st" >/dev/null 2>&1
+"$bin" ls "$tmp/lens.st" >"$tmp/ls" 2>&1
+grep -q '^layers.1.lens_ids *token 3 x rank 5 ' "$tmp/ls" && ok "ls lists the lens ids" || bad "ls lens_ids"
+grep -q '^layers.0.lens_mid_probs *token 3 x rank 5 ' "$tmp/ls" && ok "ls lists the lens after attention" || bad "ls lens_mid"
+grep -q '^step.1.layers.1.lens_probs *token 1 x rank 5 ' "$tmp/ls" && ok "decode steps have a lens" || bad "ls step lens"
+mkdir "$tmp/ld"
+"$bin" dump "$tmp/lens.st" 'layers.1.lens_*' -f npy -o "$tmp/ld" >/dev/null 2>&1 \
+	&& head -c 128 "$tmp/ld/layers.1.lens_ids.npy" | grep -q "'descr': '<i4'" && ok "dump writes lens ids as int32" \
+	|| bad "dump lens"
+"$bin" trace -m $model -t 254,17 --lens=2 --only '*lens*' -o "$tmp/lens2.st" >/dev/null 2>&1
+n=$("$bin" ls "$tmp/lens2.st" | grep -c 'x rank 2 ')
+[ "$n" -eq 4 ] && ok "--lens=K keeps K guesses" || bad "--lens=2 recorded $n"
+n=$("$bin" ls "$tmp/t.safetensors" | grep -c 'lens')
+[ "$n" -eq 0 ] && ok "no lens without --lens" || bad "lens points without --lens: $n"
+expect_error "--lens=0" "not a number of guesses" "$bin" trace -m $model -t 254 --lens=0 -o "$tmp/x.st"
+expect_error "--lens=abc" "not a number of guesses" "$bin" trace -m $model -t 254 --lens=abc -o "$tmp/x.st"
+expect_error "--lens past the vocabulary" "1 to 256 guesses" "$bin" trace -m $model -t 254 --lens=257 -o "$tmp/x.st"
+expect_error "no lens on a classifier" "no logit lens" "$bin" trace -m data/meta/cls_f32 -t 5,6 --lens -o "$tmp/x.st"
+
 # A full disk: a 64 KB tmpfs (needs root; reported as skipped otherwise).
 mkdir "$tmp/full"
 if mount -t tmpfs -o size=64k tmpfs "$tmp/full" 2>/dev/null; then

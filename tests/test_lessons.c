@@ -26,7 +26,8 @@ static struct ld_trace demo;
 static int load_demo(void **state)
 {
 	const char *only[1] = {0};
-	struct ld_trace_request rq = {.model_dir = "../data/demo", .prompt = SEED, .n_generate = 3, .only = only};
+	struct ld_trace_request rq = {.model_dir = "../data/demo", .prompt = SEED, .n_generate = 3, .only = only,
+	                              .lens_k = 5}; /* as `llamadbg lesson` traces it */
 	if (ld_cli_trace_run(&rq, &demo) != 0)
 		return -1;
 	return tl_setup_tmpdir(state);
@@ -101,6 +102,18 @@ static void my_answer(const struct ls_check *c, char *buf, size_t size)
 	}
 	case LS_CK_ARGMAX_TOKEN: {
 		t = point(c->arg[0]);
+		if (ld_point_lens(t->point)) {
+			/* a lens: the id whose probability is the largest of the K kept */
+			char probs[96];
+			snprintf(probs, sizeof probs, "layers.%d.lens_probs", t->layer);
+			const struct ld_tensor *pt = point(probs);
+			size_t K = t->shape[1], p = pos_of(c->arg[1], t->shape[0]), best = 0;
+			for (size_t k = 0; k < K; k++)
+				if (ld_tensor_get(pt, p * K + k) > ld_tensor_get(pt, p * K + best))
+					best = k;
+			snprintf(buf, size, "%.0f", ld_tensor_get(t, p * K + best));
+			return;
+		}
 		size_t V = t->shape[1], p = pos_of(c->arg[1], t->shape[0]), best = 0;
 		for (size_t k = 0; k < V; k++)
 			if (ld_tensor_get(t, p * V + k) > ld_tensor_get(t, p * V + best))

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "diff.h"
 #include "viewer.h"
 #include "vw_draw.h"
@@ -118,7 +119,7 @@ static const char *row_with(const char *text, const char *needle, char *buf, siz
 
 /* Golden screens: the whole frame, compared with tests/data/screens/NAME.txt.
  * The recording line of forward.c is masked ("core/forward.c:N", padded to
- * the width of the number) so that
+ * the number's width) so that
  * editing the forward pass does not churn every file. To regenerate after a
  * deliberate change to the drawing, run with LLAMADBG_UPDATE_GOLDEN=1 and
  * review the diff. */
@@ -131,8 +132,10 @@ static void golden(const char *name, const char *text)
 			/* N, padded to the digits' width so the columns after it stay put */
 			o += (size_t)snprintf(norm + o, sizeof norm - o, "core/forward.c:N");
 			p += 15;
-			for (int digits = 0; *p >= '0' && *p <= '9'; p++, digits++)
-				if (digits > 0 && o + 1 < sizeof norm)
+			/* the mask keeps the width: a line number with more digits
+			 * does not shift the rest of the row */
+			for (int d = 0; *p >= '0' && *p <= '9'; d++, p++)
+				if (d > 0 && o + 1 < sizeof norm)
 					norm[o++] = ' ';
 			continue;
 		}
@@ -766,6 +769,101 @@ static void test_diff_view(void **state)
 }
 
 /* w on one trace says how to open two. */
+/* The logit lens on the demo model and its seed prompt: the lens view's
+ * grid at the last position reads "42" at the first layer and from the
+ * third on,
+ * and the status line names the selected cell's guess, id and probability. */
+#define N_SEED 17 /* the seed prompt's tokens in the demo vocabulary */
+static void test_lens_view(void **state)
+{
+	struct fx *f = *state;
+	struct ld_trace tr;
+	/* a trace without a lens says how to get one */
+	assert_int_equal(vw_key_action(0, 'i'), VW_A_MODE_LENS);
+	vw_apply(&f->s, &f->tr, VW_A_MODE_LENS);
+	assert_int_equal(f->s.mode, VW_MODE_GRID);
+	SEE(frame(f, 24, 80), "trace --lens");
+
+	const char *only[] = {"tokens", "layers.*", "logits", "step.*"};
+	struct ld_trace_request rq = {
+		.model_dir = "../data/demo", .lens_k = 5, .lens_mid = 1, .n_generate = 2,
+		.prompt = "the answer to the ultimate question of life, the universe, and everything is ",
+		.only = only, .n_only = 4,
+	};
+	assert_int_equal(ld_cli_trace_run(&rq, &tr), 0);
+	ld_trace_free(&f->tr);
+	f->tr = tr; /* the fixture's trace from here on (teardown frees it) */
+	vw_state_free(&f->s);
+	assert_int_equal(vw_state_init(&f->s, &tr), 0);
+	vw_apply(&f->s, &tr, VW_A_MODE_LENS);
+	assert_int_equal(f->s.mode, VW_MODE_LENS);
+	assert_string_equal(tr.t[f->s.cur].name, "layers.0.lens_ids");
+	/* to the last position, then down through the layers */
+	for (int i = 0; i < 16; i++)
+		vw_apply(&f->s, &tr, VW_A_NEXT_HEAD);
+	const char *t = frame(f, 24, 80);
+	golden("lens-80x24", t);
+	SEE(t, "logit lens");
+	SEE(t, "L0 lens  tok 16 '");
+	SEE(t, "-> '42' id 296 p 0.225");
+	/* the last column, layer by layer: 42 at 22%, 11 a hair ahead of it at
+	 * layer 1 (15.4% to 15.0%), then 42 at 96% and 99.7% */
+	static const char *const top[] = {"42", "11", "42", "42"};
+	char row[512];
+	for (int l = 0; l < 4; l++) {
+		char lab[8];
+		snprintf(lab, sizeof lab, "L%d ", l);
+		assert_non_null(row_at(t, 5 + l, row, sizeof row));
+		size_t n = strlen(row);
+		while (n && row[n - 1] == ' ')
+			row[--n] = '\0';
+		if (!strstr(row, lab) || n < 2 || strcmp(row + n - 2, top[l]) != 0)
+			fail_msg("lens row %d does not end with \"%s\": %s", l, top[l], row);
+	}
+	vw_apply(&f->s, &tr, VW_A_NEXT_POINT); /* j: the next layer */
+	vw_apply(&f->s, &tr, VW_A_NEXT_POINT);
+	vw_apply(&f->s, &tr, VW_A_NEXT_POINT);
+	t = frame(f, 24, 80);
+	assert_string_equal(tr.t[f->s.cur].name, "layers.3.lens_ids");
+	SEE(t, "L3 lens  tok 16 '");
+	SEE(t, "-> '42' id 296 p 0.997");
+	golden("lens-160x48", frame(f, 48, 160));
+	/* past the last layer: a message, not a move */
+	vw_apply(&f->s, &tr, VW_A_NEXT_POINT);
+	assert_string_equal(tr.t[f->s.cur].name, "layers.3.lens_ids");
+	/* a decode step: one position */
+	vw_apply(&f->s, &tr, VW_A_NEXT_STEP);
+	t = frame(f, 24, 80);
+	assert_string_equal(tr.t[f->s.cur].name, "step.1.layers.3.lens_ids");
+	SEE(t, "s1 L3 lens  tok 17 '42'");
+	/* the same key again goes back to the values; the source pane has the line */
+	vw_apply(&f->s, &tr, VW_A_MODE_LENS);
+	assert_int_equal(f->s.mode, VW_MODE_GRID);
+	vw_apply(&f->s, &tr, VW_A_MODE_SOURCE);
+	SEE(frame(f, 24, 100), "logit_lens(");
+	/* after attention: lens_mid, opened from a lens_mid point */
+	vw_apply(&f->s, &tr, VW_A_MODE_GRID);
+	long m = ld_trace_find(&tr, "layers.2.lens_mid_probs");
+	assert_true(m >= 0);
+	vw_goto_index(&f->s, &tr, (size_t)m);
+	vw_apply(&f->s, &tr, VW_A_MODE_LENS);
+	SEE(frame(f, 24, 80), "logit lens after attention");
+	assert_string_equal(tr.t[f->s.cur].name, "layers.2.lens_mid_ids");
+	/* a hostile trace: ids outside the vocabulary show as numbers, ids
+	 * that are not int32 or probs of another shape are not read */
+	struct ld_tensor *ids = &tr.t[f->s.cur];
+	((int32_t *)ids->data)[(N_SEED - 1) * 5] = 999999;
+	((int32_t *)ids->data)[(N_SEED - 2) * 5] = -7;
+	t = frame(f, 24, 80);
+	SEE(t, "999999");
+	ids->dtype = LD_F32;
+	SEE(frame(f, 24, 80), "L2 lens mid  tok 16");
+	ids->dtype = LD_I32;
+	tr.t[f->s.cur + 1].shape[1] = 4;
+	t = frame(f, 24, 80);
+	SEE(t, "id 999999 p nan");
+}
+
 static void test_diff_key_alone(void **state)
 {
 	struct fx *f = *state;
@@ -800,6 +898,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_diff_view, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_patched_marks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_diff_key_alone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lens_view, setup, teardown),
 		cmocka_unit_test(test_frame_time_8b),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

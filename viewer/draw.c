@@ -522,6 +522,10 @@ static void draw_header(WINDOW *w, const struct vw_state *s, const struct ld_tra
 	case VW_MODE_SOURCE:
 		snprintf(what, sizeof what, "source  %s", t->src[0] ? t->src : "(no source line recorded)");
 		break;
+	case VW_MODE_LENS:
+		snprintf(what, sizeof what, "logit lens%s  layer x position: the top next-token guess",
+		         vw_lens_mid(t) ? " after attention" : "");
+		break;
 	default:
 		break;
 	}
@@ -648,6 +652,74 @@ static void draw_grid(WINDOW *w, const struct vw_state *s, const struct ld_trace
 			if (r == rsel && c == csel)
 				a = role(ui, VW_C_SEL);
 			put_right(w, y, x0 + lw + (int)j * cw, cw - 1, a, buf);
+		}
+	}
+	out->rows = vrows;
+	out->cols = vcols;
+}
+
+/* ---- the logit lens ------------------------------------------------------------------------ */
+
+/* First index of a window of n of total that keeps sel in sight. */
+static size_t window_start(size_t sel, size_t n, size_t total)
+{
+	if (n >= total)
+		return 0;
+	size_t first = sel >= n ? sel - n + 1 : 0;
+	return first + n > total ? total - n : first;
+}
+
+/* Rows are layers, columns positions; each cell the display string of the
+ * layer's top guess for the next token there. The current point's layer
+ * and the selected position are highlighted. */
+static void draw_lens(WINDOW *w, const struct vw_state *s, const struct ld_trace *tr, const struct vw_ui *ui,
+                      const struct layout *L, struct vw_view *out)
+{
+	const struct ld_tensor *t = &tr->t[s->cur];
+	const int mid = vw_lens_mid(t), n_layers = tr->cfg.n_layers > 0 ? tr->cfg.n_layers : 0;
+	const size_t T = t->ndim >= 1 ? t->shape[0] : 0;
+	int x0 = L->px, y0 = L->body_y, pw = L->pw, h = L->body_h;
+	int lw = 4; /* "L31 " */
+	if (T == 0 || n_layers == 0 || h < 2) {
+		put(w, y0, x0, pw, role(ui, VW_C_LABEL), "(no lens to show)");
+		return;
+	}
+	int cw = (pw - lw) / (int)(T < 24 ? T : 24); /* every position, if 6 columns each fit */
+	cw = cw < 6 ? 6 : cw > 12 ? 12 : cw;
+	size_t vcols = (size_t)((pw - lw) / cw), vrows = (size_t)(h - 1);
+	if (vcols < 1)
+		vcols = 1;
+	size_t tsel = s->sel[VW_SLOT_TOKEN] < T ? s->sel[VW_SLOT_TOKEN] : T - 1;
+	size_t lsel = t->layer >= 0 && t->layer < n_layers ? (size_t)t->layer : 0;
+	size_t c0 = window_start(tsel, vcols, T), r0 = window_start(lsel, vrows, (size_t)n_layers);
+	char buf[256], tok[128];
+
+	put(w, y0, x0, lw, role(ui, VW_C_LABEL), "pos");
+	for (size_t j = 0; j < vcols && c0 + j < T; j++) {
+		size_t c = c0 + j;
+		token_disp(ui, vw_token_str(tr, vw_axis_pos(tr, t, VW_SLOT_TOKEN, c)), tok, sizeof tok);
+		snprintf(buf, sizeof buf, "%zu %s", vw_axis_pos(tr, t, VW_SLOT_TOKEN, c), tok);
+		put(w, y0, x0 + lw + (int)j * cw, cw - 1, c == tsel ? role(ui, VW_C_SEL) : role(ui, VW_C_LABEL), buf);
+	}
+	for (size_t i = 0; i < vrows && r0 + i < (size_t)n_layers; i++) {
+		size_t l = r0 + i;
+		int y = y0 + 1 + (int)i;
+		struct vw_lens_cell cell = vw_lens_at(tr, mid, t->step, (int)l);
+		snprintf(buf, sizeof buf, "L%zu", l);
+		put(w, y, x0, lw - 1, l == lsel ? role(ui, VW_C_SEL) : role(ui, VW_C_LABEL), buf);
+		for (size_t j = 0; j < vcols && c0 + j < T; j++) {
+			size_t c = c0 + j;
+			double p;
+			long id = vw_lens_top(tr, cell, c, &p);
+			const char *v = ld_trace_vocab_str(tr, id);
+			if (id < 0)
+				snprintf(tok, sizeof tok, "-");
+			else if (v)
+				token_disp(ui, v, tok, sizeof tok);
+			else
+				snprintf(tok, sizeof tok, "%ld", id);
+			attr_t a = l == lsel && c == tsel ? role(ui, VW_C_SEL) : A_NORMAL;
+			put(w, y, x0 + lw + (int)j * cw, cw - 1, a, tok);
 		}
 	}
 	out->rows = vrows;
@@ -1167,10 +1239,43 @@ static void draw_help(WINDOW *w, const struct vw_state *s, const struct ld_trace
 
 /* ---- status line ------------------------------------------------------------------------------ */
 
+/* A token string for the status line: control bytes as '?'. */
+static void status_tok(char *out, size_t size, const char *ts)
+{
+	size_t k = 0;
+	for (; ts && ts[k] && k + 1 < size; k++)
+		out[k] = (ts[k] >= 0 && ts[k] < 0x20) ? '?' : ts[k];
+	out[k] = '\0';
+}
+
+/* The lens view's selected cell: "L3 lens  tok 16 'is '  -> '42' id 296 p 0.997". */
+static void lens_where(const struct vw_state *s, const struct ld_trace *tr, char *buf, size_t size)
+{
+	const struct ld_tensor *t = &tr->t[s->cur];
+	const size_t T = t->shape[0] ? t->shape[0] : 1;
+	size_t tk = s->sel[VW_SLOT_TOKEN] < T ? s->sel[VW_SLOT_TOKEN] : T - 1;
+	char in[64], guess[64];
+	status_tok(in, sizeof in, vw_token_str(tr, vw_axis_pos(tr, t, VW_SLOT_TOKEN, tk)));
+	double p;
+	long id = vw_lens_top(tr, vw_lens_at(tr, vw_lens_mid(t), t->step, t->layer), tk, &p);
+	status_tok(guess, sizeof guess, ld_trace_vocab_str(tr, id));
+	char step[16] = "";
+	if (t->step > 0)
+		snprintf(step, sizeof step, "s%d ", t->step);
+	int o = snprintf(buf, size, "%sL%d %s  tok %zu '%s'", step, t->layer, vw_lens_mid(t) ? "lens mid" : "lens",
+	                 vw_axis_pos(tr, t, VW_SLOT_TOKEN, tk), in);
+	if (o >= 0 && (size_t)o < size && id >= 0)
+		snprintf(buf + o, size - (size_t)o, "  -> '%s' id %ld p %.3g", guess, id, p);
+}
+
 void vw_status_where(const struct vw_state *s, const struct ld_trace *tr, char *buf, size_t size)
 {
 	const struct ld_tensor *t = &tr->t[s->cur];
 	size_t o = 0;
+	if (s->mode == VW_MODE_LENS && ld_point_lens(t->point) && t->ndim == 2) {
+		lens_where(s, tr, buf, size);
+		return;
+	}
 	if (t->step > 0)
 		o += (size_t)snprintf(buf + o, size - o, "s%d ", t->step);
 	if (t->layer >= 0 && o < size)
@@ -1223,6 +1328,10 @@ static const struct hint {
 	{VW_A_PAGE_DOWN, VW_A_PAGE_UP, "scroll"},   {VW_A_NEXT_POINT, VW_A_PREV_POINT, "step"},
 	{VW_A_MODE_SOURCE, VW_A_NONE, "back"},      {VW_A_HELP, VW_A_NONE, "help"},
 	{VW_A_QUIT, VW_A_NONE, "quit"},             {VW_A_NONE, VW_A_NONE, NULL},
+}, hints_lens[] = {
+	{VW_A_NEXT_POINT, VW_A_PREV_POINT, "layer"}, {VW_A_NEXT_HEAD, VW_A_PREV_HEAD, "position"},
+	{VW_A_MODE_LENS, VW_A_NONE, "back"},         {VW_A_HELP, VW_A_NONE, "help"},
+	{VW_A_QUIT, VW_A_NONE, "quit"},              {VW_A_NONE, VW_A_NONE, NULL},
 }, hints_help[] = {
 	{VW_A_PAGE_DOWN, VW_A_PAGE_UP, "scroll"},   {VW_A_HELP, VW_A_NONE, "close"},
 	{VW_A_QUIT, VW_A_NONE, "quit"},             {VW_A_NONE, VW_A_NONE, NULL},
@@ -1243,6 +1352,7 @@ static void hints_text(const struct vw_state *s, char *buf, size_t size)
 	const struct hint *h = s->mode == VW_MODE_HELP     ? hints_help
 	                       : s->mode == VW_MODE_SOURCE ? hints_source
 	                       : s->mode == VW_MODE_GRID   ? hints_grid
+	                       : s->mode == VW_MODE_LENS   ? hints_lens
 	                                                   : hints_heat;
 	size_t o = 0;
 	buf[0] = '\0';
@@ -1378,6 +1488,9 @@ void vw_draw(WINDOW *w, const struct vw_state *s, const struct ld_trace *tr, con
 			break;
 		case VW_MODE_SOURCE:
 			draw_source(w, s, tr, ui, &L, out);
+			break;
+		case VW_MODE_LENS:
+			draw_lens(w, s, tr, ui, &L, out);
 			break;
 		default:
 			draw_grid(w, s, tr, ui, &L, out);

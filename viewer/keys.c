@@ -58,6 +58,7 @@ const struct vw_binding vw_bindings[] = {
 	{'m', N, VW_A_MODE_HEAT, "heatmap of the slice on screen"},
 	{'o', N, VW_A_MODE_OVERVIEW, "overview: every head of the layer side by side"},
 	{'s', N, VW_A_MODE_SOURCE, "source: the core/ lines that recorded the tensor"},
+	{'i', N, VW_A_MODE_LENS, "logit lens (trace --lens): each layer's top guess at each position"},
 	{'?', N, VW_A_HELP, "this help"},
 	{KEY_F(1), N, VW_A_HELP, NULL},
 	{27, N, VW_A_CLOSE, "close help, back to the values"},

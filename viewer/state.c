@@ -171,6 +171,43 @@ static long find_point(const struct ld_trace *tr, enum ld_point p, int step, int
 	return -1;
 }
 
+/* ---- the logit lens -------------------------------------------------------- */
+
+int vw_lens_mid(const struct ld_tensor *t)
+{
+	return ld_point_lens(t->point) == 2;
+}
+
+struct vw_lens_cell vw_lens_at(const struct ld_trace *tr, int mid, int step, int layer)
+{
+	struct vw_lens_cell c = {
+		find_point(tr, mid ? LD_PT_LENS_MID_IDS : LD_PT_LENS_IDS, step, layer),
+		find_point(tr, mid ? LD_PT_LENS_MID_PROBS : LD_PT_LENS_PROBS, step, layer),
+	};
+	if (c.ids >= 0) {
+		const struct ld_tensor *a = &tr->t[c.ids];
+		if (a->dtype != LD_I32 || a->ndim != 2 || a->shape[1] < 1)
+			c.ids = c.probs = -1;
+	}
+	if (c.ids >= 0 && c.probs >= 0) {
+		const struct ld_tensor *a = &tr->t[c.ids], *b = &tr->t[c.probs];
+		if (b->dtype != LD_F32 || b->ndim != 2 || b->shape[0] != a->shape[0] || b->shape[1] != a->shape[1])
+			c.probs = -1;
+	}
+	return c;
+}
+
+long vw_lens_top(const struct ld_trace *tr, struct vw_lens_cell c, size_t t, double *prob)
+{
+	*prob = NAN;
+	if (c.ids < 0 || t >= tr->t[c.ids].shape[0])
+		return -1;
+	size_t K = tr->t[c.ids].shape[1];
+	if (c.probs >= 0)
+		*prob = ld_tensor_get(&tr->t[c.probs], t * K);
+	return (long)ld_tensor_get(&tr->t[c.ids], t * K);
+}
+
 size_t vw_view_target(const struct vw_state *s, const struct ld_trace *tr)
 {
 	const struct ld_tensor *t = &tr->t[s->cur];
@@ -392,6 +429,27 @@ void vw_set_view(struct vw_state *s, const struct ld_trace *tr, const struct vw_
 	if (s->mode == VW_MODE_SOURCE && !s->src_auto)
 		s->src_top = clamp_top(s->src_top, v->total_lines, v->page_lines);
 	clamp_scroll(s, tr);
+}
+
+/* Open the lens view on the current point's layer and step (the last layer
+ * from the points after the layers, layer 0 from those before). */
+static unsigned open_lens(struct vw_state *s, const struct ld_trace *tr)
+{
+	const struct ld_tensor *t = &tr->t[s->cur];
+	int mid = vw_lens_mid(t);
+	int layer = t->layer >= 0 ? t->layer : t->point > LD_PT_RESID_OUT ? tr->cfg.n_layers - 1 : 0;
+	struct vw_lens_cell c = vw_lens_at(tr, mid, t->step, layer);
+	if (c.ids < 0)
+		c = vw_lens_at(tr, 0, 0, 0);
+	if (c.ids < 0) {
+		vw_set_msg(s, 0, "no logit lens in this trace: record one with trace --lens");
+		return VW_F_REDRAW;
+	}
+	if ((size_t)c.ids != s->cur)
+		set_point(s, tr, (size_t)c.ids, 1);
+	s->mode = VW_MODE_LENS;
+	sync(s, tr);
+	return VW_F_REDRAW;
 }
 
 /* ---- stepping ------------------------------------------------------------ */
@@ -857,6 +915,8 @@ static unsigned set_mode(struct vw_state *s, const struct ld_trace *tr, enum vw_
 	}
 	if (m == VW_MODE_SOURCE)
 		s->src_auto = 1;
+	if (m == VW_MODE_LENS)
+		return open_lens(s, tr);
 	s->mode = m;
 	sync(s, tr);
 	return VW_F_REDRAW;
@@ -904,6 +964,13 @@ unsigned vw_apply(struct vw_state *s, const struct ld_trace *tr, enum vw_action 
 	s->msg_err = 0;
 	if (s->prompt_on)
 		return prompt_action(s, tr, a);
+	if (s->mode == VW_MODE_LENS) {
+		/* the lens grid: up and down are layers, left and right positions */
+		if (a == VW_A_NEXT_POINT || a == VW_A_PREV_POINT)
+			return step_layer(s, tr, a == VW_A_NEXT_POINT ? 1 : -1);
+		if (a == VW_A_NEXT_HEAD || a == VW_A_PREV_HEAD)
+			return step_token(s, tr, a == VW_A_NEXT_HEAD ? 1 : -1);
+	}
 	switch (a) {
 	case VW_A_NONE:
 		return 0;
@@ -1003,6 +1070,8 @@ unsigned vw_apply(struct vw_state *s, const struct ld_trace *tr, enum vw_action 
 		return set_mode(s, tr, VW_MODE_OVERVIEW);
 	case VW_A_MODE_SOURCE:
 		return set_mode(s, tr, VW_MODE_SOURCE);
+	case VW_A_MODE_LENS:
+		return set_mode(s, tr, VW_MODE_LENS);
 	case VW_A_HELP:
 		if (s->mode == VW_MODE_HELP) {
 			s->mode = s->back_mode;

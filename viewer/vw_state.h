@@ -19,6 +19,7 @@ enum vw_mode {
 	VW_MODE_HEAT,      /* the same 2-D slice as a heatmap */
 	VW_MODE_OVERVIEW,  /* every head of the layer side by side */
 	VW_MODE_SOURCE,    /* the core/ lines that recorded the tensor */
+	VW_MODE_LENS,      /* logit lens: every layer's top guess at every position */
 	VW_MODE_HELP,      /* keys (from the binding table) and the point's doc */
 	VW_MODE_COUNT
 };
@@ -45,6 +46,7 @@ enum vw_palette {
 	X(ROW_FIRST) X(ROW_LAST)                                            \
 	X(ROW_AXIS) X(COL_AXIS) X(SWAP_AXES) X(ROW_MAX)                     \
 	X(MODE_GRID) X(MODE_HEAT) X(MODE_OVERVIEW) X(MODE_SOURCE) X(HELP)   \
+	X(MODE_LENS)                                                        \
 	X(CLOSE)                                                            \
 	X(HIST_BACK) X(HIST_FWD)                                            \
 	X(SEARCH_NEXT) X(SEARCH_PREV)                                       \
@@ -179,6 +181,21 @@ unsigned vw_focus(struct vw_state *s, const struct ld_trace *tr, size_t idx, int
 
 /* Jump to a tensor by index (recorded in history). */
 unsigned vw_goto_index(struct vw_state *s, const struct ld_trace *tr, size_t idx);
+
+/* The logit lens cell of a layer in a step: the index of its lens_ids and
+ * lens_probs tensors (lens_mid_* if mid), or -1 when the trace lacks them or
+ * they are not what a lens is (int32 ids and float32 probs, the same
+ * [token, rank] shape, rank >= 1). */
+struct vw_lens_cell {
+	long ids, probs;
+};
+struct vw_lens_cell vw_lens_at(const struct ld_trace *tr, int mid, int step, int layer);
+
+/* The top guess of a lens cell at token t: its id (-1 if none) and probability. */
+long vw_lens_top(const struct ld_trace *tr, struct vw_lens_cell c, size_t t, double *prob);
+
+/* The lens view's family (1: after attention) for the current point. */
+int vw_lens_mid(const struct ld_tensor *t);
 
 /* What the last frame could show, reported by the drawing code so paging
  * and clamping follow the terminal size. */

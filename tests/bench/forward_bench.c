@@ -1,6 +1,8 @@
 /* forward_bench.c - time ld_forward in one process: the first pass (which
  * also maps the weights' pages in) and the median and fastest of later
- * passes, with every point recorded and with none. The later passes are
+ * passes, with every point recorded, with none, and with only the logit
+ * lens (trace --lens: one more output projection per layer, its cost said
+ * against the pass that records nothing). The later passes are
  * what llama.cpp's "eval time" measures; `llamadbg trace` adds process
  * start, page mapping, writing the file and unmapping. On a shared machine
  * the fastest pass is the one least slowed by neighbours.
@@ -78,11 +80,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "forward_bench: %s\n", err.msg);
 		return 1;
 	}
-	const char *none[] = {"none"};
-	const struct ld_forward_opts modes[2] = {{0}, {.only = none, .n_only = 1}};
-	const char *names[2] = {"all", "none"};
-	double *t = calloc((size_t)repeat + 1, sizeof *t);
-	for (int k = 0; k < 2 && t; k++) {
+	const char *none[] = {"none"}, *lens[] = {"layers.*.lens_*"};
+	const struct ld_forward_opts modes[3] = {
+		{0}, {.only = none, .n_only = 1}, {.only = lens, .n_only = 1, .lens_k = 5}};
+	const char *names[3] = {"all", "none", "lens"};
+	double *t = calloc((size_t)repeat + 1, sizeof *t), med_none = 0;
+	for (int k = 0; k < 3 && t; k++) {
 		for (int i = 0; i <= repeat; i++) {
 			struct ld_trace tr;
 			ld_trace_init(&tr);
@@ -97,6 +100,18 @@ int main(int argc, char **argv)
 		double first = t[0];
 		qsort(t + 1, (size_t)repeat, sizeof *t, cmp_double);
 		double med = t[1 + repeat / 2], best = t[1];
+		if (k == 2) {
+			/* 2 * tokens * dim * vocab per layer */
+			const struct ld_config *c = &m.cfg;
+			double extra = 2.0 * 17 * c->dim * (double)c->vocab_size * c->n_layers / 1e9;
+			printf("in-process forward, logit lens (--lens, %d output projections more)  median %.3f s"
+			       "  +%.3f s (+%.0f%%) over none  %.1f GFLOP/s  best %.3f s\n",
+			       c->n_layers, med, med - med_none, 100 * (med - med_none) / med_none,
+			       (gflop + extra) / med, best);
+			continue;
+		}
+		if (k == 1)
+			med_none = med;
 		printf("in-process forward, record %-4s  first %.3f s  median %.3f s  %.1f GFLOP/s  "
 		       "%.1f%% of 197  best %.3f s\n",
 		       names[k], first, med, gflop / med, 100 * gflop / med / 197, best);

@@ -10,8 +10,9 @@
 #    file makes later runs skip it) in BUILD/bench/llama1b; never committed.
 #    BENCH_8B=1 also generates the Llama-3-8B shape (16 GB) in BUILD/bench/llama8b.
 # 3. times the matmul kernel on it: T = 17 (the seed prompt) and T = 1 (decode).
-# 4. times whole traces (all points recorded, and none), the viewer's
-#    frames and the tokenizer.
+# 4. times whole traces (all points recorded, and none), the logit lens's
+#    cost (trace --lens: in-process, against a pass that records nothing),
+#    the viewer's frames and the tokenizer.
 #
 # The numbers: PERFORMANCE.md's bar is a 17-token 1B-shape pass (42 GFLOP)
 # in under 0.45 s on 2 cores, i.e. about 50% of the ~197 GFLOP/s fp32 FMA

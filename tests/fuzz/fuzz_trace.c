@@ -46,8 +46,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (st == LD_OK) {
 		summarise(&tr);
 		/* Points, a heatmap, head, layer and token moves, the overview,
-		 * turned axes, the row maximum, the last point, a NaN search. */
-		static const char tour[] = "jjmltJoxMLGn";
+		 * turned axes, the row maximum, the last point, a NaN search,
+		 * the logit lens view and its moves. */
+		static const char tour[] = "jjmltJoxMLGnijlk}i";
 		fz_check_error(ld_view_bench(&tr, tour, 24, 80, devnull, &err), &err, "the viewer");
 		fz_check_error(ld_view_bench(&tr, tour, 5, 10, devnull, &err), &err, "the viewer (10x5)");
 		ld_trace_free(&tr);

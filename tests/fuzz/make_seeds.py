@@ -233,12 +233,31 @@ def hostile_traces(raw):
     }
 
 
+def lens_traces(raw):
+    """Logit lens points that are not what a lens is: the reader takes them
+    (an F32 or I32 point of any shape), the viewer must not trust them."""
+    def edit(fn):
+        header, data = split_safetensors(raw)
+        fn(header)
+        return join_safetensors(header, data)
+
+    def ids_f32(h):
+        h["layers.0.lens_ids"]["dtype"] = "F32"
+
+    def probs_shape(h):
+        t = h["layers.0.lens_mid_probs"]
+        t["shape"] = [t["shape"][0] * t["shape"][1]]
+
+    return {"lens-ids-f32": edit(ids_f32), "lens-probs-flat": edit(probs_shape)}
+
+
 def seeds_traces(binary):
     model = "tests/data/models/bf16_mqa"  # relative: the trace stores the path as given
     with tempfile.TemporaryDirectory() as tmp:
         runs = [("layer0", ["--only", "embed", "--only", "layers.0.*"]),
                 ("decode", ["-n", "2", "--only", "logits", "--only", "step.*.logits", "--only", "layers.0.probs"]),
-                ("all", [])]
+                ("all", []),
+                ("lens", ["--lens=3", "--lens-mid", "-n", "2", "--only", "tokens", "--only", "*lens*"])]
         for name, extra in runs:
             path = os.path.join(tmp, name + ".safetensors")
             subprocess.run([binary, "trace", "-m", model, "-t", "126,5,9,17", "-o", path] + extra,
@@ -247,6 +266,9 @@ def seeds_traces(binary):
                 out("trace", name, f.read())
         with open(os.path.join(tmp, "decode.safetensors"), "rb") as f:
             for name, data in hostile_traces(f.read()).items():
+                out("trace", name, data)
+        with open(os.path.join(tmp, "lens.safetensors"), "rb") as f:
+            for name, data in lens_traces(f.read()).items():
                 out("trace", name, data)
 
 

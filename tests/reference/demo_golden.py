@@ -24,7 +24,8 @@ SEED_IDS = [4096, 259, 293, 273, 264, 302, 299, 268, 295, 44, 264, 304, 44, 269,
 
 
 def main():
-    r = reference.run_model({"name": "demo", "prompt": SEED_IDS}, d=DEMO, n_generate=2)
+    r = reference.run_model({"name": "demo", "prompt": SEED_IDS}, d=DEMO, n_generate=2,
+                            lens_k=reference.LENS_K)
     os.makedirs(OUT, exist_ok=True)
     shutil.move(os.path.join(DEMO, "golden.safetensors"), os.path.join(OUT, "golden.safetensors"))
     print("demo: generated %s, %d tensors, %d bytes" % (r["generated"], r["n"], r["bytes"]))

@@ -34,6 +34,10 @@ import st_io  # noqa: E402
 from gen_models import MODELS, N_GENERATE, OUT_ROOT  # noqa: E402
 
 TOL = 1e-12
+LENS_K = 5  # the logit lens: guesses kept per token and layer
+# Lens ranks whose probabilities are this close are tied: a float32 run may
+# order them either way, so their ids are stored as -1 ("either").
+LENS_TIE_ATOL, LENS_TIE_RTOL = 1e-5, 1e-4
 
 _exp = np.frompyfunc(math.exp, 1, 1)
 _cos = np.frompyfunc(math.cos, 1, 1)
@@ -155,12 +159,38 @@ def attention(q, k_all, v_all, pos0, cfg, patch=no_patch, n=""):
     return scores, probs, attn.transpose(1, 0, 2)
 
 
-def forward_hf(cfg, W, tokens, pos0, cache, freqs, patch=no_patch):
+def logit_lens(cfg, W, x, k):
+    """The logit lens of residual stream x [T, D]: the final norm and the
+    output layer as if the model ended here, softmax over the whole
+    vocabulary; the k most probable ids and their probabilities, best first
+    (the lower id first on a tie). Ids of ranks tied with a neighbour
+    (LENS_TIE_*) are -1."""
+    h = (x * rms(x, cfg.eps)[:, None]) * W["model.norm.weight"]
+    out_w = W["model.embed_tokens.weight"] if cfg.tied else W["lm_head.weight"]
+    logits = lin(h, out_w)
+    e = exp(logits - logits.max(axis=-1, keepdims=True))
+    p = e / e.sum(axis=-1, keepdims=True)
+    order = np.argsort(-p, axis=-1, kind="stable")[:, : k + 1]
+    top = np.take_along_axis(p, order, axis=-1)
+    ids = order[:, :k].astype(np.int32).copy()
+    gap = np.abs(np.diff(top, axis=-1))  # [T, k]: rank j to rank j+1
+    tied = gap <= LENS_TIE_ATOL + LENS_TIE_RTOL * top[:, 1:]
+    for j in range(k):
+        if j + 1 < top.shape[1]:
+            ids[tied[:, j], j] = -1
+        if j > 0:
+            ids[tied[:, j - 1], j] = -1
+    return ids, top[:, :k]
+
+
+def forward_hf(cfg, W, tokens, pos0, cache, freqs, patch=no_patch, lens_k=0):
     """One pass over `tokens` at positions pos0.. with a KV cache (list per
     layer of [k_rope, v] arrays, in HF layout). Returns (records, cache).
     patch(name, a) returns the value to go on with at each point that feeds
     later computation (the identity by default; q, k and their RoPE forms,
-    which are in HF's layout here, are not offered)."""
+    which are in HF's layout here, are not offered). lens_k > 0 adds the
+    logit lens after each layer's attention and after the layer
+    (layers.{i}.lens_mid_* and layers.{i}.lens_*)."""
     T, D, H, KV, hd = len(tokens), cfg.D, cfg.H, cfg.KV, cfg.hd
     R = {}
     pos = np.arange(pos0, pos0 + T, dtype=np.float64)
@@ -200,6 +230,8 @@ def forward_hf(cfg, W, tokens, pos0, cache, freqs, patch=no_patch):
         R[n + "attn_out"] = ao
         x = patch(n + "resid_mid", x + ao)
         R[n + "resid_mid"] = x
+        if lens_k:
+            R[n + "lens_mid_ids"], R[n + "lens_mid_probs"] = logit_lens(cfg, W, x, lens_k)
         r = rms(x, cfg.eps)
         h = patch(n + "ffn_norm", (x * r[:, None]) * W[p + "post_attention_layernorm.weight"])
         R[n + "ffn_rms"], R[n + "ffn_norm"] = r, h
@@ -211,6 +243,8 @@ def forward_hf(cfg, W, tokens, pos0, cache, freqs, patch=no_patch):
         R[n + "ffn_out"] = fo
         x = patch(n + "resid_out", x + fo)
         R[n + "resid_out"] = x
+        if lens_k:
+            R[n + "lens_ids"], R[n + "lens_probs"] = logit_lens(cfg, W, x, lens_k)
     r = rms(x, cfg.eps)
     h = patch("final_norm", (x * r[:, None]) * W["model.norm.weight"])
     R["final_rms"], R["final_norm"] = r, h
@@ -333,18 +367,20 @@ def check_meta(cfg, W, tokens, freqs, R_meta_conv, label):
 
 # ---------------------------------------------------------------- main
 
-def run_model(m, d=None, n_generate=N_GENERATE):
+def run_model(m, d=None, n_generate=N_GENERATE, lens_k=0):
     """Reference for model m (name, prompt) in directory d (default
-    OUT_ROOT/name); a classifier (no next token) generates nothing."""
+    OUT_ROOT/name); a classifier (no next token) generates nothing and has
+    no logit lens. lens_k > 0 records the logit lens of every layer."""
     d = d or os.path.join(OUT_ROOT, m["name"])
     cfg, W = load_model(d)
     if cfg.n_labels:
         n_generate = 0
+        lens_k = 0
     freqs = inv_freq(cfg)
     prompt = list(m["prompt"])
     T = len(prompt)
 
-    R, cache = forward_hf(cfg, W, prompt, 0, [], freqs)
+    R, cache = forward_hf(cfg, W, prompt, 0, [], freqs, lens_k=lens_k)
     records = [("", "rope_freqs", freqs)]
     records += [("", k, v) for k, v in to_debugger_convention(R).items()]
     margins = []
@@ -359,7 +395,7 @@ def run_model(m, d=None, n_generate=N_GENERATE):
     s = 1
     while s < n_generate and generated[-1] not in cfg.eos:
         pos = T + s - 1
-        Rs, cache = forward_hf(cfg, W, [generated[s - 1]], pos, cache, freqs)
+        Rs, cache = forward_hf(cfg, W, [generated[s - 1]], pos, cache, freqs, lens_k=lens_k)
         assert Rs["layers.0.scores"].shape == (cfg.H, 1, T + s)
         steps[s] = Rs
         records += [("step.%d." % s, k, v) for k, v in to_debugger_convention(Rs).items()]
@@ -370,7 +406,7 @@ def run_model(m, d=None, n_generate=N_GENERATE):
     # and the whole generated sequence.
     worst_meta = check_meta(cfg, W, prompt, freqs, to_debugger_convention(R), m["name"] + " prompt")
     full = prompt + generated[:-1]
-    Rf, _ = forward_hf(cfg, W, full, 0, [], freqs)
+    Rf, _ = forward_hf(cfg, W, full, 0, [], freqs, lens_k=lens_k)
     worst_meta = max(worst_meta, check_meta(cfg, W, full, freqs, to_debugger_convention(Rf),
                                             m["name"] + " full"))
     # Self-check 2: each decode step == the full pass at that position.
@@ -381,8 +417,12 @@ def run_model(m, d=None, n_generate=N_GENERATE):
             if name in ("tokens",):
                 assert int(a[0]) == full[t]
                 continue
+            if name.endswith("_ids"):  # the lens ids: equal where not tied
+                b = Rf[name][t:t + 1]
+                assert np.all((a == b) | (a < 0) | (b < 0)), name
+                continue
             b = Rf[name]
-            if name.endswith(("scores", "probs")):
+            if name.endswith(("scores", "probs")) and "lens_" not in name:
                 b = b[:, t:t + 1, : t + 1]
                 assert np.all(np.isinf(Rf[name][:, t, t + 1:])) if name.endswith("scores") else True
             else:
@@ -391,21 +431,25 @@ def run_model(m, d=None, n_generate=N_GENERATE):
     # Prompt-pass consistency: the prompt pass is the first T rows of the full pass.
     for name, a in R.items():
         b = Rf[name]
-        b = b[:, :T, :T] if name.endswith(("scores", "probs")) else b[:T]
+        b = b[:, :T, :T] if name.endswith(("scores", "probs")) and "lens_" not in name else b[:T]
         if name == "tokens":
             assert (a == b).all()
+        elif name.endswith("_ids"):
+            assert np.all((a == b) | (a < 0) | (b < 0)), name
         else:
             close(a, b, "%s prompt vs full: %s" % (m["name"], name))
     for name, a in R.items():
-        if name.endswith("probs"):
+        if name.endswith("probs") and "lens_" not in name:
             assert np.abs(a.sum(-1) - 1).max() < 1e-13
 
-    # Write: F64 tensors in forward order, then the I32 token tensors (keeps
-    # every F64 tensor 8-byte aligned in the file).
+    # Write: F64 tensors in forward order, then the I32 ones (tokens, lens
+    # ids; keeps every F64 tensor 8-byte aligned in the file).
+    def is_i32(k):
+        return k == "tokens" or k.endswith("_ids")
     f64 = [(pre + k, "F64", np.ascontiguousarray(v, dtype="<f8"))
-           for pre, k, v in records if k != "tokens"]
+           for pre, k, v in records if not is_i32(k)]
     i32 = [(pre + k, "I32", np.ascontiguousarray(v, dtype="<i4"))
-           for pre, k, v in records if k == "tokens"]
+           for pre, k, v in records if is_i32(k)]
     meta = {
         "tokens": json.dumps(prompt),
         "n_generate": str(n_generate),
@@ -415,6 +459,8 @@ def run_model(m, d=None, n_generate=N_GENERATE):
         "rope_layout": "q, k, q_rope, k_rope stored in Meta interleaved pairs "
                        "(converted from HF rotate_half halves)",
     }
+    if lens_k:
+        meta["lens_k"] = str(lens_k)  # traced with --lens=K --lens-mid
     path = os.path.join(d, "golden.safetensors")
     tmp = path + ".tmp"
     st_io.write(tmp, f64 + i32, meta)
@@ -432,7 +478,7 @@ def run_model(m, d=None, n_generate=N_GENERATE):
 
 def main():
     for m in MODELS:
-        r = run_model(m)
+        r = run_model(m, lens_k=LENS_K)
         print("%-12s tokens=%s generated=%s top1-top2 margins=%s" % (
             r["name"], r["tokens"], r["generated"], ["%.3f" % x for x in r["margins"]]))
         print("%-12s %d tensors, %d bytes; meta-vs-hf max diff %.2e, step-vs-full max diff %.2e"

@@ -53,6 +53,7 @@ struct ld_trace_request {
 	const char **only;       /* --only GLOB... (malloc'd array, caller frees) */
 	size_t n_only;
 	int no_bos, allow_special, force;
+	int lens_k, lens_mid;    /* --lens[=K], --lens-mid */
 	const char *out_path;    /* -o (trace only) */
 	/* --patch POINT=FILE.npy, --patch-from TRACE:POINT, --ablate WHAT, in
 	 * the order given: kind 'p', 'f' or 'a' and the argument */

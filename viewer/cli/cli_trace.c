@@ -273,7 +273,8 @@ int ld_cli_trace_run(const struct ld_trace_request *rq, struct ld_trace *tr)
 	if (build_patches(rq, &m.cfg, n_ids, &patches) != 0)
 		goto out;
 	struct ld_forward_opts fo = {.n_generate = rq->n_generate, .only = rq->only, .n_only = rq->n_only,
-	                             .patches = patches, .n_patches = rq->n_patch};
+	                             .patches = patches, .n_patches = rq->n_patch,
+	                             .lens_k = rq->lens_k, .lens_mid = rq->lens_mid};
 	/* Refuse what cannot fit before computing it (a trace is held in
 	 * memory, then written to the disk). */
 	struct ld_trace_cost cost = ld_trace_cost(&m.cfg, n_ids, &fo);
@@ -357,9 +358,14 @@ char *ld_cli_printable(const char *s, size_t n)
 
 static const char trace_usage[] =
 	"usage: llamadbg trace -m MODEL_DIR (-p TEXT | -p - | -f FILE | -t ID,ID,...) [-n N]\n"
-	"                      [-o FILE] [--only GLOB]... [--no-bos] [--allow-special] [--force]\n"
+	"                      [-o FILE] [--only GLOB]... [--lens[=K]] [--lens-mid] [--no-bos]\n"
+	"                      [--allow-special] [--force]\n"
 	"                      [--patch POINT=FILE.npy]... [--patch-from TRACE:POINT]...\n"
 	"                      [--ablate layers.I.head.H | layers.I.ffn]...\n"
+	"  --lens[=K]   logit lens: record each layer's K best next-token guesses (default 5),\n"
+	"               final_norm then the output layer applied to layers.{i}.resid_out, as\n"
+	"               layers.{i}.lens_ids (int32) and layers.{i}.lens_probs (token x rank)\n"
+	"  --lens-mid   the same after each layer's attention (resid_mid): layers.{i}.lens_mid_*\n"
 	"\n"
 	"Patching: the tensor computed at POINT in the prompt pass is replaced, and\n"
 	"everything after it is computed from the new value (which the trace records).\n"
@@ -386,6 +392,7 @@ int ld_cli_trace_args(int argc, char **argv, struct ld_trace_request *rq, const 
 		{"no-bos", no_argument, 0, 'B'}, {"allow-special", no_argument, 0, 'S'},
 		{"patch", required_argument, 0, 'P'}, {"patch-from", required_argument, 0, 'Q'},
 		{"ablate", required_argument, 0, 'A'},
+		{"lens", optional_argument, 0, 'L'}, {"lens-mid", no_argument, 0, 'M'},
 		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
 	memset(rq, 0, sizeof *rq);
@@ -412,6 +419,17 @@ int ld_cli_trace_args(int argc, char **argv, struct ld_trace_request *rq, const 
 			break;
 		}
 		case 'o': rq->out_path = optarg; break;
+		case 'L': {
+			/* --lens alone keeps 5 guesses; --lens=K keeps K (the model
+			 * checks K against its vocabulary). */
+			char *end = NULL;
+			long v = optarg ? strtol(optarg, &end, 10) : 5;
+			if (optarg && (*end || end == optarg || v < 1 || v > 1000000))
+				return ld_cli_error("--lens: \"%s\" is not a number of guesses (e.g. --lens=5)", optarg);
+			rq->lens_k = (int)v;
+			break;
+		}
+		case 'M': rq->lens_mid = 1; break;
 		case 'O': rq->only[rq->n_only++] = optarg; break;
 		case 'F': rq->force = 1; break;
 		case 'B': rq->no_bos = 1; break;
@@ -424,6 +442,8 @@ int ld_cli_trace_args(int argc, char **argv, struct ld_trace_request *rq, const 
 		default: fputs(usage, stderr); return 1;
 		}
 	}
+	if (rq->lens_mid && rq->lens_k == 0)
+		rq->lens_k = 5; /* --lens-mid alone: the lens at both places */
 	int sources = !!rq->ids + !!rq->prompt + !!rq->prompt_file;
 	if (!rq->model_dir || sources != 1 || optind != argc) {
 		fputs(usage, stderr);

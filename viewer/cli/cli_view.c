@@ -20,6 +20,7 @@
 static const char view_usage[] =
 	"usage: llamadbg view TRACE_FILE [--diff OTHER_TRACE [--rtol R] [--atol A]]\n"
 	"       llamadbg view -m MODEL_DIR (-p TEXT | -p - | -f FILE | -t ID,...) [-n N] [--only GLOB]...\n"
+	"                     [--lens[=K]] [--lens-mid]\n"
 	"                     [--patch POINT=FILE.npy | --patch-from TRACE:POINT | --ablate WHAT]... (see trace --help)\n"
 	"       llamadbg view --synth tiny|small|8b\n"
 	"       llamadbg view --bench [--keys KEYS] [--size LINESxCOLS] TRACE_FILE|--synth NAME\n";
@@ -205,8 +206,9 @@ int ld_cli_run_default(void)
 		return ld_cli_error("data/demo: the demo model was not found (run from the source tree, "
 		                    "or use `llamadbg view -m MODEL_DIR -p TEXT`)");
 	const char *only[1] = {0};
+	/* with the logit lens: `i` shows each layer's guess (a few kB more) */
 	struct ld_trace_request rq = {.model_dir = demo, .prompt = DEFAULT_PROMPT, .n_generate = 3,
-	                              .only = only};
+	                              .only = only, .lens_k = 5};
 	int rc = view_request(&rq);
 	free(demo);
 	return rc;
@@ -250,8 +252,9 @@ int ld_cmd_lesson(int argc, char **argv)
 		return ld_cli_error("data/demo: the demo model was not found (run from the source tree)");
 	}
 	const char *only[1] = {0};
+	/* with the logit lens: `i` shows each layer's guess (a few kB more) */
 	struct ld_trace_request rq = {.model_dir = demo, .prompt = DEFAULT_PROMPT, .n_generate = 3,
-	                              .only = only};
+	                              .only = only, .lens_k = 5};
 	struct ld_trace tr;
 	rc = ld_cli_trace_run(&rq, &tr);
 	if (rc == 0) {
