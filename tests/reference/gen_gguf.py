@@ -3,6 +3,9 @@
 type, known block vectors for each dequantizer, and hostile files.
 Deterministic (fixed seeds, no timestamps): running it again gives the same
 bytes. Usage: /usr/bin/python3 tests/reference/gen_gguf.py [OUT_DIR]
+
+With --demo instead: data/demo/model-q4_k_m.gguf, the demo model quantized
+(Q4_K_M rules; see demo_q4_k_m), tokenizer from its tiktoken file.
 """
 import json
 import os
@@ -179,8 +182,22 @@ def hostile(out, tmp):
     emit("nested-10000", head + body)
 
 
+DEMO = os.path.join(ROOT, "data", "demo")
+
+
+def demo_q4_k_m():
+    """The bundled demo model as llama.cpp's Q4_K_M would store it. Its rows
+    (128 and 384 values) are not whole 256-blocks, so every matrix takes the
+    fallback: Q5_0 for Q4_K, Q8_0 for Q6_K (output, some attn_v/ffn_down)."""
+    return gw.convert(DEMO, "Q4_K_M")
+
+
 def main():
-    main_into(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "tests", "data", "gguf"))
+    args = sys.argv[1:]
+    if args and args[0] == "--demo":
+        put(os.path.join(DEMO, "model-q4_k_m.gguf"), demo_q4_k_m())
+        return
+    main_into(args[0] if args else os.path.join(ROOT, "tests", "data", "gguf"))
 
 
 def main_into(out):

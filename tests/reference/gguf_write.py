@@ -22,7 +22,8 @@ Conversion (as llama.cpp's convert_hf_to_gguf.py does for LlamaForCausalLM):
     gguf_write.py [--force] [--version 2|3] [--type T] HF_DIR OUT.gguf
 
 HF_DIR holds config.json, model.safetensors (F32, F16 or BF16) and
-optionally tokenizer.json. Names become llama.cpp's (token_embd,
+optionally tokenizer.json or a tiktoken tokenizer.model (Llama 3's, with the
+256 specials after the last rank). Names become llama.cpp's (token_embd,
 blk.N.attn_q, ..., output_norm, output; no output when tied); q and k rows go
 back from Hugging Face's rotate-half order to Meta's interleaved pairs (see
 tests/bench/hf_to_gguf.py, whose config reading and llama3 factors are used
@@ -193,6 +194,77 @@ def tokenizer_kvs(path, cfg):
     return kvs, n
 
 
+# Llama 3's special tokens after the last BPE rank (a tiktoken
+# tokenizer.model implies them): eleven named, the rest reserved.
+LLAMA3_SPECIALS = ["<|begin_of_text|>", "<|end_of_text|>", "<|reserved_special_token_0|>",
+                   "<|reserved_special_token_1|>", "<|finetune_right_pad_id|>",
+                   "<|reserved_special_token_2|>", "<|start_header_id|>", "<|end_header_id|>",
+                   "<|eom_id|>", "<|eot_id|>", "<|python_tag|>"]
+
+
+def _byte_chars():
+    """GPT-2's printable stand-in for each byte, as tokenizer.json spells tokens:
+    printable Latin-1 bytes as themselves, the others from U+0100 on."""
+    keep = list(range(0x21, 0x7F)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+    out, extra = {}, 0
+    for b in range(256):
+        if b in keep:
+            out[b] = chr(b)
+        else:
+            out[b] = chr(256 + extra)
+            extra += 1
+    return out
+
+
+def tiktoken_kvs(path, cfg, n_vocab):
+    """A tiktoken tokenizer.model (base64 bytes, rank per line) as gpt2
+    metadata: the token strings in GPT-2's byte spelling, and the merges
+    recovered from the ranks (each multi-byte token is the one merge that BPE
+    with lower ranks ends on)."""
+    import base64
+    ranks = {}
+    with open(path, encoding="ascii") as f:
+        for line in f:
+            if line.strip():
+                b64, r = line.split()
+                ranks[base64.b64decode(b64)] = int(r)
+    bc = _byte_chars()
+    spell = {b: "".join(bc[x] for x in b) for b in ranks}
+    by_rank = sorted(ranks, key=ranks.get)
+    merges = []
+    for tok in by_rank:
+        if len(tok) < 2:
+            continue
+        parts = [bytes([x]) for x in tok]
+        while len(parts) > 2:
+            best = None
+            for i in range(len(parts) - 1):
+                r = ranks.get(parts[i] + parts[i + 1])
+                if r is not None and r < ranks[tok] and (best is None or r < best[0]):
+                    best = (r, i)
+            if best is None:
+                break
+            i = best[1]
+            parts[i:i + 2] = [parts[i] + parts[i + 1]]
+        if len(parts) == 2:
+            merges.append(spell[parts[0]] + " " + spell[parts[1]])
+    n = len(by_rank)
+    tokens = [spell[b] for b in by_rank]
+    for i in range(n_vocab - n):
+        tokens.append(LLAMA3_SPECIALS[i] if i < len(LLAMA3_SPECIALS)
+                      else "<|reserved_special_token_%d|>" % (i - len(LLAMA3_SPECIALS) + 3))
+    types = [1] * n + [3] * (n_vocab - n)
+    eos = cfg.get("eos_token_id", n + 1)
+    eos = eos[0] if isinstance(eos, list) else eos
+    return [("tokenizer.ggml.model", STR, "gpt2"),
+            ("tokenizer.ggml.pre", STR, "llama-bpe"),
+            ("tokenizer.ggml.tokens", ARR, Array(STR, tokens)),
+            ("tokenizer.ggml.token_type", ARR, Array(I32, types)),
+            ("tokenizer.ggml.merges", ARR, Array(STR, merges)),
+            ("tokenizer.ggml.bos_token_id", U32, int(cfg.get("bos_token_id", n))),
+            ("tokenizer.ggml.eos_token_id", U32, int(eos))]
+
+
 def convert(model_dir, mtype="F32", version=3, alignment=32, extra_kvs=()):
     """Returns the GGUF bytes of an HF directory."""
     kvs, tensors = convert_parts(model_dir, mtype, alignment, extra_kvs)
@@ -259,6 +331,8 @@ def convert_parts(model_dir, mtype="F32", alignment=32, extra_kvs=()):
         if n > c["vocab"]:
             raise ConvertError("%s: %d tokens, config.json vocab_size %d" % (tj, n, c["vocab"]))
         kvs += tk
+    elif os.path.exists(os.path.join(model_dir, "tokenizer.model")):
+        kvs += tiktoken_kvs(os.path.join(model_dir, "tokenizer.model"), cfg, c["vocab"])
     else:
         kvs.append(("tokenizer.ggml.model", STR, "none"))
     kvs += list(extra_kvs)

@@ -183,12 +183,42 @@ def test_fixtures(tmp):
             check(bad, "%s is refused" % n)
 
 
+def test_demo():
+    """data/demo/model-q4_k_m.gguf: regenerates the same; its gpt2 merges
+    (recovered from the tiktoken ranks) tokenize the seed prompt to the
+    demo's ids."""
+    import re
+    path = os.path.join(gen_gguf.DEMO, "model-q4_k_m.gguf")
+    blob = gen_gguf.demo_q4_k_m()
+    check(blob == open(path, "rb").read(), "model-q4_k_m.gguf is what gen_gguf.py --demo writes")
+    _, m, _, _ = gguf_read.parse(blob)
+    toks = m["tokenizer.ggml.tokens"]
+    tid = {t: i for i, t in enumerate(toks)}
+    rank = {tuple(x.split(" ")): i for i, x in enumerate(m["tokenizer.ggml.merges"])}
+    bc = gw._byte_chars()
+    prompt = "the answer to the ultimate question of life, the universe, and everything is "
+    ids = [m["tokenizer.ggml.bos_token_id"]]
+    for piece in re.findall(r" ?[a-z]+|,| +", prompt):  # Llama 3's pre-split, for this text
+        w = [bc[b] for b in piece.encode()]
+        while len(w) > 1:
+            r, i = min((rank.get((w[i], w[i + 1]), 1 << 30), i) for i in range(len(w) - 1))
+            if r == 1 << 30:
+                break
+            w[i:i + 2] = [w[i] + w[i + 1]]
+        ids += [tid[x] for x in w]
+    check(ids == [4096, 259, 293, 273, 264, 302, 299, 268, 295, 44, 264, 304, 44, 269, 297, 275, 32],
+          "demo GGUF merges give the demo's prompt ids")
+    check(toks[4096] == "<|begin_of_text|>" and toks[4105] == "<|eot_id|>" and len(toks) == 4352,
+          "demo GGUF: the specials after the ranks")
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         test_quants()
         test_container()
         test_convert(tmp)
         test_fixtures(tmp)
+        test_demo()
     print("%d failed" % fails)
     return 1 if fails else 0
 
