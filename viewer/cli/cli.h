@@ -53,8 +53,13 @@ struct ld_trace_request {
 	const char **only;       /* --only GLOB... (malloc'd array, caller frees) */
 	size_t n_only;
 	int no_bos, allow_special, force;
+	int times;               /* --times: each phase's wall time on stderr */
 	const char *out_path;    /* -o (trace only) */
 };
+
+/* --times: seconds since the previous call (the first call starts the
+ * clock), printed as "time: PHASE 0.123 s" on stderr when rq->times. */
+void ld_cli_phase(const struct ld_trace_request *rq, const char *phase);
 
 /* Parse trace options (argv[0] is the command). Returns 0 to go on, -1
  * after printing --help, 1 after printing usage or an error. */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "cli.h"
 #include "dump.h"
@@ -128,6 +129,17 @@ static int read_prompt(const struct ld_trace_request *rq, char **text, size_t *l
 	return 0;
 }
 
+void ld_cli_phase(const struct ld_trace_request *rq, const char *phase)
+{
+	static double last = -1;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	double now = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+	if (rq->times && phase && last >= 0)
+		fprintf(stderr, "time: %-9s %7.3f s\n", phase, now - last);
+	last = now;
+}
+
 int ld_cli_trace_run(const struct ld_trace_request *rq, struct ld_trace *tr)
 {
 	struct ld_err err = {{0}};
@@ -139,6 +151,7 @@ int ld_cli_trace_run(const struct ld_trace_request *rq, struct ld_trace *tr)
 	size_t text_len = 0;
 	int rc = 1, model_loaded = 0;
 	ld_trace_init(tr);
+	ld_cli_phase(rq, NULL);
 
 	if (rq->ids) {
 		if (parse_ids(rq->ids, &ids, &n_ids) != 0)
@@ -155,6 +168,7 @@ int ld_cli_trace_run(const struct ld_trace_request *rq, struct ld_trace *tr)
 		goto out;
 	}
 	model_loaded = 1;
+	ld_cli_phase(rq, "load");
 	/* The tokenizer turns text into ids, and ids into readable strings. A
 	 * model traced from ids alone needs none. */
 	if (ld_tok_load_dir(&tk, rq->model_dir, &err) != LD_OK) {
@@ -173,6 +187,7 @@ int ld_cli_trace_run(const struct ld_trace_request *rq, struct ld_trace *tr)
 			goto out;
 		}
 	}
+	ld_cli_phase(rq, "tokenizer");
 	struct ld_forward_opts fo = {.n_generate = rq->n_generate, .only = rq->only, .n_only = rq->n_only};
 	/* Refuse what cannot fit before computing it (a trace is held in
 	 * memory, then written to the disk). */
@@ -188,6 +203,7 @@ int ld_cli_trace_run(const struct ld_trace_request *rq, struct ld_trace *tr)
 		ld_cli_error("%s: %s", rq->model_dir, err.msg);
 		goto out;
 	}
+	ld_cli_phase(rq, "pass");
 	tr->model_path = strdup(rq->model_dir);
 	if (text) {
 		/* The prompt is stored as given; bytes that are not UTF-8 cannot go
@@ -209,6 +225,7 @@ int ld_cli_trace_run(const struct ld_trace_request *rq, struct ld_trace *tr)
 			int32_t id = i < tr->n_tokens ? tr->tokens[i] : tr->generated[i - tr->n_tokens];
 			tr->token_str[i] = ld_tok_display(tk, id);
 		}
+		ld_cli_phase(rq, "labels");
 	}
 	rc = 0;
 out:
@@ -254,7 +271,8 @@ char *ld_cli_printable(const char *s, size_t n)
 
 static const char trace_usage[] =
 	"usage: llamadbg trace -m MODEL_DIR (-p TEXT | -p - | -f FILE | -t ID,ID,...) [-n N]\n"
-	"                      [-o FILE] [--only GLOB]... [--no-bos] [--allow-special] [--force]\n";
+	"                      [-o FILE] [--only GLOB]... [--no-bos] [--allow-special] [--force]\n"
+	"                      [--times]\n";
 
 int ld_cli_trace_args(int argc, char **argv, struct ld_trace_request *rq, const char *usage)
 {
@@ -264,7 +282,7 @@ int ld_cli_trace_args(int argc, char **argv, struct ld_trace_request *rq, const 
 		{"generate", required_argument, 0, 'n'}, {"output", required_argument, 0, 'o'},
 		{"only", required_argument, 0, 'O'}, {"force", no_argument, 0, 'F'},
 		{"no-bos", no_argument, 0, 'B'}, {"allow-special", no_argument, 0, 'S'},
-		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+		{"times", no_argument, 0, 'T'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
 	memset(rq, 0, sizeof *rq);
 	rq->out_path = "trace.safetensors";
@@ -292,6 +310,7 @@ int ld_cli_trace_args(int argc, char **argv, struct ld_trace_request *rq, const 
 		case 'F': rq->force = 1; break;
 		case 'B': rq->no_bos = 1; break;
 		case 'S': rq->allow_special = 1; break;
+		case 'T': rq->times = 1; break;
 		case 'h': fputs(usage, stdout); return -1;
 		default: fputs(usage, stderr); return 1;
 		}
@@ -328,6 +347,7 @@ int ld_cmd_trace(int argc, char **argv)
 		ld_cli_error("%s", err.msg);
 		goto out;
 	}
+	ld_cli_phase(&rq, "write");
 	size_t bytes = 0;
 	for (size_t i = 0; i < tr.n; i++)
 		bytes += tr.t[i].nbytes;
