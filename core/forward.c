@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attention.h"
 #include "ops.h"
 
 /* Everything one generation needs: the model, the KV cache, scratch. */
@@ -141,39 +142,15 @@ static void forward_pass(struct run *r, const int32_t *tokens, size_t T, size_t 
 		/* Scores: how well query t matches key s, scaled by 1/sqrt(hd) so the
 		 * softmax does not saturate. The causal mask: a token may not look at
 		 * later positions, so those scores are -inf (weight 0 after softmax).
-		 * Attention is the only step that mixes information across tokens. */
-		#pragma omp parallel for schedule(static) if (T * S * q_dim > 65536)
-		for (int h = 0; h < H; h++) {
-			const int g = ld_kv_head(h, H, KV); /* GQA: several query heads share KV head g */
-			for (size_t t = 0; t < T; t++) {
-				const float *qv = r->q_rope + t * q_dim + (size_t)h * hd;
-				float *row = r->scores + ((size_t)h * T + t) * S;
-				for (size_t s = 0; s < S; s++) {
-					if (s > start_pos + t) {
-						row[s] = -INFINITY;
-						continue;
-					}
-					const float *kv = k_cache + s * kv_dim + (size_t)g * hd;
-					float dot = 0;
-					for (int d = 0; d < hd; d++)
-						dot += qv[d] * kv[d];
-					row[s] = dot * scale;
-				}
-				/* Softmax over the keys turns scores into weights that sum to 1. */
-				float *prow = r->probs + ((size_t)h * T + t) * S;
-				memcpy(prow, row, S * sizeof(float));
-				ld_softmax(prow, S);
-				/* The head's output: the weighted sum of the values. */
-				float *out = r->attn + t * q_dim + (size_t)h * hd;
-				for (int d = 0; d < hd; d++)
-					out[d] = 0;
-				for (size_t s = 0; s <= start_pos + t; s++) {
-					const float *vv = v_cache + s * kv_dim + (size_t)g * hd;
-					for (int d = 0; d < hd; d++)
-						out[d] += prow[s] * vv[d];
-				}
-			}
-		}
+		 * Softmax over the keys turns scores into weights that sum to 1; the
+		 * head's output is the weighted sum of the values. Attention is the
+		 * only step that mixes information across tokens (core/attention.c:
+		 * for each head h, query t and key s <= start_pos + t,
+		 *     scores[h][t][s] = q[t][h] . k[s][g] * scale, g = ld_kv_head(h)
+		 *     probs[h][t]     = softmax(scores[h][t])
+		 *     attn[t][h]      = sum over s of probs[h][t][s] * v[s][g]). */
+		ld_attention(r->scores, r->probs, r->attn, r->q_rope, k_cache, v_cache, T, start_pos, H,
+		             KV, hd, scale);
 		RECORD(SCORES, l, r->scores, (size_t)H, T, S);
 		RECORD(PROBS, l, r->probs, (size_t)H, T, S);
 		RECORD(ATTN, l, r->attn, T, H, hd);
