@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attention.h"
 #include "ops.h"
 
 /* Everything one generation needs: the model, the KV cache, scratch. */
@@ -87,11 +88,11 @@ static void record(struct run *r, enum ld_point p, int layer, const void *data, 
 /* PATCH(point, layer, data): a patch the user asked for (--patch, --ablate)
  * replaces the tensor just computed, before it is recorded and used. Only
  * the prompt pass is patched; decode steps run on from its result. */
-#define PATCH(p, layer, data)                                                                  \
-	do {                                                                                      \
-		if (r->step == 0 && r->opts->n_patches)                                               \
-			ld_patch_apply(r->opts->patches, r->opts->n_patches, LD_PT_##p, layer, data, c, T); \
-	} while (0)
+#define PATCHED(p, layer, data)                                                              \
+	(r->step == 0 && r->opts->n_patches &&                                                   \
+	 ld_patch_apply(r->opts->patches, r->opts->n_patches, LD_PT_##p, layer, data, c, T) > 0)
+#define PATCH(p, layer, data) ((void)PATCHED(p, layer, data))
+
 /* The final RMSNorm of T rows of a residual stream, into h (and rms). */
 static void final_norm(struct run *r, const float *x, size_t T)
 {
@@ -147,7 +148,7 @@ static void forward_pass(struct run *r, const int32_t *tokens, size_t T, size_t 
 	/* Embedding: each token id selects one row of the table. */
 	for (size_t t = 0; t < T; t++)
 		ld_weight_row(r->x + t * D, &m->tok_embeddings, (size_t)tokens[t]);
-PATCH(EMBED, -1, r->x);
+	PATCH(EMBED, -1, r->x);
 	RECORD(EMBED, -1, r->x, T, D);
 
 	for (int l = 0; l < c->n_layers; l++) {
@@ -159,7 +160,7 @@ PATCH(EMBED, -1, r->x);
 		for (size_t t = 0; t < T; t++)
 			r->rms[t] = ld_rmsnorm(r->h + t * D, r->x + t * D, L->attn_norm, D, c->norm_eps);
 		RECORD(ATTN_RMS, l, r->rms, T);
-	PATCH(ATTN_NORM, l, r->h);
+		PATCH(ATTN_NORM, l, r->h);
 		RECORD(ATTN_NORM, l, r->h, T, D);
 
 		/* Queries, keys, values: three projections of the same normed input.
@@ -167,11 +168,11 @@ PATCH(EMBED, -1, r->x);
 		ld_matmul(r->q, r->h, &L->wq, T);
 		ld_matmul(r->k, r->h, &L->wk, T);
 		ld_matmul(r->v, r->h, &L->wv, T);
-	PATCH(Q, l, r->q);
+		PATCH(Q, l, r->q);
 		RECORD(Q, l, r->q, T, H, hd);
-	PATCH(K, l, r->k);
+		PATCH(K, l, r->k);
 		RECORD(K, l, r->k, T, KV, hd);
-	PATCH(V, l, r->v);
+		PATCH(V, l, r->v);
 		RECORD(V, l, r->v, T, KV, hd);
 
 		/* RoPE: rotate each (2j, 2j+1) pair of q and k by an angle that grows
@@ -182,9 +183,9 @@ PATCH(EMBED, -1, r->x);
 			ld_rope(r->q_rope + t * q_dim, H, hd, start_pos + t, r->inv_freq);
 			ld_rope(r->k_rope + t * kv_dim, KV, hd, start_pos + t, r->inv_freq);
 		}
-	PATCH(Q_ROPE, l, r->q_rope);
+		PATCH(Q_ROPE, l, r->q_rope);
 		RECORD(Q_ROPE, l, r->q_rope, T, H, hd);
-	PATCH(K_ROPE, l, r->k_rope);
+		PATCH(K_ROPE, l, r->k_rope);
 		RECORD(K_ROPE, l, r->k_rope, T, KV, hd);
 
 		/* The KV cache: this pass's keys and values join the earlier ones,
@@ -195,66 +196,34 @@ PATCH(EMBED, -1, r->x);
 		/* Scores: how well query t matches key s, scaled by 1/sqrt(hd) so the
 		 * softmax does not saturate. The causal mask: a token may not look at
 		 * later positions, so those scores are -inf (weight 0 after softmax).
-		 * Attention is the only step that mixes information across tokens. */
-		#pragma omp parallel for schedule(static) if (T * S * q_dim > 65536)
-		for (int h = 0; h < H; h++) {
-			const int g = ld_kv_head(h, H, KV); /* GQA: several query heads share KV head g */
-			for (size_t t = 0; t < T; t++) {
-				const float *qv = r->q_rope + t * q_dim + (size_t)h * hd;
-				float *row = r->scores + ((size_t)h * T + t) * S;
-				for (size_t s = 0; s < S; s++) {
-					if (s > start_pos + t) {
-						row[s] = -INFINITY;
-						continue;
-					}
-					const float *kv = k_cache + s * kv_dim + (size_t)g * hd;
-					float dot = 0;
-					for (int d = 0; d < hd; d++)
-						dot += qv[d] * kv[d];
-					row[s] = dot * scale;
-				}
-			}
-		}
-		PATCH(SCORES, l, r->scores);
+		 * Softmax over the keys turns scores into weights that sum to 1; the
+		 * head's output is the weighted sum of the values. Attention is the
+		 * only step that mixes information across tokens (core/attention.c:
+		 * for each head h, query t and key s <= start_pos + t,
+		 *     scores[h][t][s] = q[t][h] . k[s][g] * scale, g = ld_kv_head(h)
+		 *     probs[h][t]     = softmax(scores[h][t])
+		 *     attn[t][h]      = sum over s of probs[h][t][s] * v[s][g]). */
+		ld_attention(r->scores, r->probs, r->attn, r->q_rope, k_cache, v_cache, T, start_pos, H,
+		             KV, hd, scale);
+		/* A patched score or weight: what follows it is computed again from it. */
+		if (PATCHED(SCORES, l, r->scores))
+			ld_attention_from_scores(r->probs, r->attn, r->scores, v_cache, T, start_pos, H, KV, hd);
 		RECORD(SCORES, l, r->scores, (size_t)H, T, S);
-
-		/* Softmax over the keys turns each row of scores into weights that sum to 1. */
-		#pragma omp parallel for schedule(static) if (T * S * H > 65536)
-		for (size_t row = 0; row < (size_t)H * T; row++) {
-			memcpy(r->probs + row * S, r->scores + row * S, S * sizeof(float));
-			ld_softmax(r->probs + row * S, S);
-		}
-		PATCH(PROBS, l, r->probs);
+		if (PATCHED(PROBS, l, r->probs))
+			ld_attention_from_probs(r->attn, r->probs, v_cache, T, start_pos, H, KV, hd);
 		RECORD(PROBS, l, r->probs, (size_t)H, T, S);
-
-		/* Each head's output: the probability-weighted sum of the values. */
-		#pragma omp parallel for schedule(static) if (T * S * q_dim > 65536)
-		for (int h = 0; h < H; h++) {
-			const int g = ld_kv_head(h, H, KV);
-			for (size_t t = 0; t < T; t++) {
-				const float *prow = r->probs + ((size_t)h * T + t) * S;
-				float *out = r->attn + t * q_dim + (size_t)h * hd;
-				for (int d = 0; d < hd; d++)
-					out[d] = 0;
-				for (size_t s = 0; s <= start_pos + t; s++) {
-					const float *vv = v_cache + s * kv_dim + (size_t)g * hd;
-					for (int d = 0; d < hd; d++)
-						out[d] += prow[s] * vv[d];
-				}
-			}
-		}
 		PATCH(ATTN, l, r->attn);
 		RECORD(ATTN, l, r->attn, T, H, hd);
 
 		/* Output projection: the heads, concatenated, mixed back into D dims. */
 		ld_matmul(r->proj, r->attn, &L->wo, T);
-	PATCH(ATTN_OUT, l, r->proj);
+		PATCH(ATTN_OUT, l, r->proj);
 		RECORD(ATTN_OUT, l, r->proj, T, D);
 
 		/* Residual: attention adds to the stream; it never replaces it. */
 		for (size_t i = 0; i < T * D; i++)
 			r->x[i] += r->proj[i];
-	PATCH(RESID_MID, l, r->x);
+		PATCH(RESID_MID, l, r->x);
 		RECORD(RESID_MID, l, r->x, T, D);
 		if (r->opts->lens_mid)
 			logit_lens(r, LD_PT_LENS_MID_IDS, LD_PT_LENS_MID_PROBS, l, r->x, T, __LINE__);
@@ -263,30 +232,30 @@ PATCH(EMBED, -1, r->x);
 		for (size_t t = 0; t < T; t++)
 			r->rms[t] = ld_rmsnorm(r->h + t * D, r->x + t * D, L->ffn_norm, D, c->norm_eps);
 		RECORD(FFN_RMS, l, r->rms, T);
-	PATCH(FFN_NORM, l, r->h);
+		PATCH(FFN_NORM, l, r->h);
 		RECORD(FFN_NORM, l, r->h, T, D);
 
 		/* SwiGLU feed-forward: silu(h w1) gates (h w3), element by element,
 		 * then w2 brings the F-wide result back to D. Each token alone. */
 		ld_matmul(r->gate, r->h, &L->w1, T);
 		ld_matmul(r->up, r->h, &L->w3, T);
-	PATCH(FFN_GATE, l, r->gate);
+		PATCH(FFN_GATE, l, r->gate);
 		RECORD(FFN_GATE, l, r->gate, T, F);
-	PATCH(FFN_UP, l, r->up);
+		PATCH(FFN_UP, l, r->up);
 		RECORD(FFN_UP, l, r->up, T, F);
 		#pragma omp parallel for schedule(static) if (T * F > 65536)
 		for (size_t i = 0; i < T * F; i++)
 			r->act[i] = ld_silu(r->gate[i]) * r->up[i];
-	PATCH(FFN_ACT, l, r->act);
+		PATCH(FFN_ACT, l, r->act);
 		RECORD(FFN_ACT, l, r->act, T, F);
 		ld_matmul(r->proj, r->act, &L->w2, T);
-	PATCH(FFN_OUT, l, r->proj);
+		PATCH(FFN_OUT, l, r->proj);
 		RECORD(FFN_OUT, l, r->proj, T, D);
 
 		/* Residual again: the layer's output is the next layer's input. */
 		for (size_t i = 0; i < T * D; i++)
 			r->x[i] += r->proj[i];
-	PATCH(RESID_OUT, l, r->x);
+		PATCH(RESID_OUT, l, r->x);
 		RECORD(RESID_OUT, l, r->x, T, D);
 		if (r->opts->lens_k)
 			logit_lens(r, LD_PT_LENS_IDS, LD_PT_LENS_PROBS, l, r->x, T, __LINE__);
@@ -295,7 +264,7 @@ PATCH(EMBED, -1, r->x);
 	/* Final RMSNorm, then the output layer scores every vocabulary entry. */
 	final_norm(r, r->x, T);
 	RECORD(FINAL_RMS, -1, r->rms, T);
-PATCH(FINAL_NORM, -1, r->h);
+	PATCH(FINAL_NORM, -1, r->h);
 	RECORD(FINAL_NORM, -1, r->h, T, D);
 	if (c->n_labels == 0) {
 		ld_matmul(r->logits, r->h, &m->output, T);

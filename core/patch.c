@@ -223,9 +223,10 @@ enum ld_status ld_patch_check(const struct ld_patch *p, const struct ld_config *
 	return LD_OK;
 }
 
-void ld_patch_apply(const struct ld_patch *ps, size_t n, enum ld_point point, int layer, float *data,
-                    const struct ld_config *c, size_t T)
+int ld_patch_apply(const struct ld_patch *ps, size_t n, enum ld_point point, int layer, float *data,
+                   const struct ld_config *c, size_t T)
 {
+	int applied = 0;
 	for (size_t k = 0; k < n; k++) {
 		const struct ld_patch *p = &ps[k];
 		if (p->point != point || p->layer != layer)
@@ -238,7 +239,9 @@ void ld_patch_apply(const struct ld_patch *ps, size_t n, enum ld_point point, in
 		for (size_t i = 0; i < numel; i++)
 			if (in_slice(p, shape, ndim, i))
 				data[i] = p->value ? p->value[j++] : 0.0f;
+		applied++;
 	}
+	return applied;
 }
 
 void ld_patch_describe(const struct ld_patch *p, char *buf, size_t size)

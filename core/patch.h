@@ -55,8 +55,8 @@ enum ld_status ld_patch_check(const struct ld_patch *p, const struct ld_config *
                               struct ld_err *err);
 
 /* Apply every patch of ps aimed at (point, layer) to data, the point's
- * prompt-pass tensor of T tokens. */
-void ld_patch_apply(const struct ld_patch *ps, size_t n, enum ld_point point, int layer, float *data,
+ * prompt-pass tensor of T tokens. Returns how many applied (0: untouched). */
+int ld_patch_apply(const struct ld_patch *ps, size_t n, enum ld_point point, int layer, float *data,
                     const struct ld_config *c, size_t T);
 
 /* "layers.1.attn[:,2,:] = zeros (--ablate layers.1.head.2)": what the trace says. */

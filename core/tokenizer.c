@@ -397,10 +397,13 @@ static int is_file(const char *path)
 enum ld_status ld_tok_load_dir(struct ld_tokenizer **out, const char *model_dir, struct ld_err *err)
 {
 	*out = NULL;
-	/* In this order: a Hugging Face repository has tokenizer.json next to
-	 * config.json (and often Meta's file under original/); Meta's own
-	 * downloads have only tokenizer.model. */
-	static const char *const names[] = { "tokenizer.json", "tokenizer.model",
+	/* In this order: Meta's tokenizer.model first when it sits in the
+	 * model directory itself, since it holds the same vocabulary and merges
+	 * as tokenizer.json in a tenth of the bytes and loads ten times faster
+	 * (a few lines of base64, no JSON). A Hugging Face repository has
+	 * tokenizer.json next to config.json (Meta's file under original/ may
+	 * predate a fine-tune's changes, so it comes last). */
+	static const char *const names[] = { "tokenizer.model", "tokenizer.json",
 	                                     "original/tokenizer.model" };
 	char path[4096];
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {

@@ -19,7 +19,6 @@ LLAMADBG_MEMORY=50K "$bin" trace -m $m -t $ids --only 'layers.0.resid_out' -o "$
 
 # A vocabulary naming id 2000000000 would be a 32 GB table.
 mkdir -p "$tmp/tok"
-printf 'YQ== 0\n' >"$tmp/tok/tokenizer.model"
 /usr/bin/python3 - "$tmp/tok/tokenizer.json" tests/data/tok/tiny-hf/tokenizer.json <<'PY'
 import json, sys
 t = json.load(open(sys.argv[2]))

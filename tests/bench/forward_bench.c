@@ -11,7 +11,10 @@
  * (util.c asks for them): a file cached earlier in 4 KB pieces is read by
  * the matmuls through 4 KB pages, and runs slower, until it is evicted.
  *
- *   forward_bench MODEL_DIR GFLOP [REPEAT]
+ *   forward_bench MODEL_DIR GFLOP [REPEAT [TOKENS]]
+ *
+ * TOKENS (default 17) repeats the seed prompt's ids to that length, for
+ * long prompts (GFLOP is then the caller's count for that length).
  */
 #include <limits.h>
 #include <stdio.h>
@@ -66,14 +69,22 @@ static int weight_pages(const char *dir, unsigned long long *rss_kb, unsigned lo
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: forward_bench MODEL_DIR GFLOP [REPEAT]\n");
+		fprintf(stderr, "usage: forward_bench MODEL_DIR GFLOP [REPEAT [TOKENS]]\n");
 		return 1;
 	}
 	const double gflop = atof(argv[2]);
 	const int repeat = argc > 3 ? atoi(argv[3]) : 5;
 	/* The seed prompt's 17 Llama 3 token ids. */
-	const int32_t ids[17] = {128000, 1820, 4320, 311, 279, 17139, 3488, 315, 2324,
-	                         11,     279,  15861, 11, 323, 4395,  374,  220};
+	const int32_t seed[17] = {128000, 1820, 4320, 311, 279, 17139, 3488, 315, 2324,
+	                          11,     279,  15861, 11, 323, 4395,  374,  220};
+	const long n_ids = argc > 4 ? atol(argv[4]) : 17;
+	int32_t *ids = n_ids > 0 ? malloc((size_t)n_ids * sizeof *ids) : NULL;
+	if (!ids) {
+		fprintf(stderr, "forward_bench: TOKENS must be a positive count\n");
+		return 1;
+	}
+	for (long i = 0; i < n_ids; i++)
+		ids[i] = seed[i % 17];
 	struct ld_model m;
 	struct ld_err err = {{0}};
 	if (ld_model_load(&m, argv[1], &err) != LD_OK) {
@@ -90,7 +101,7 @@ int main(int argc, char **argv)
 			struct ld_trace tr;
 			ld_trace_init(&tr);
 			double a = now();
-			if (ld_forward(&m, ids, 17, &modes[k], &tr, &err) != LD_OK) {
+			if (ld_forward(&m, ids, (size_t)n_ids, &modes[k], &tr, &err) != LD_OK) {
 				fprintf(stderr, "forward_bench: %s\n", err.msg);
 				return 1;
 			}
@@ -125,6 +136,7 @@ int main(int argc, char **argv)
 			       "   in 2 MB pages, drop it from the page cache: dd if=FILE iflag=nocache count=0)\n");
 	}
 	free(t);
+	free(ids);
 	ld_model_free(&m);
 	return 0;
 }

@@ -10,9 +10,10 @@
 #    file makes later runs skip it) in BUILD/bench/llama1b; never committed.
 #    BENCH_8B=1 also generates the Llama-3-8B shape (16 GB) in BUILD/bench/llama8b.
 # 3. times the matmul kernel on it: T = 17 (the seed prompt) and T = 1 (decode).
-# 4. times whole traces (all points recorded, and none), the logit lens's
-#    cost (trace --lens: in-process, against a pass that records nothing),
-#    the viewer's frames and the tokenizer.
+# 4. times whole traces (all points recorded, and none), each phase of
+#    them (trace --times: load, tokenizer, pass, labels, write), the logit
+#    lens's cost (trace --lens: in-process, against a pass that records
+#    nothing), the viewer's frames and the tokenizer.
 #
 # The numbers: PERFORMANCE.md's bar is a 17-token 1B-shape pass (42 GFLOP)
 # in under 0.45 s on 2 cores, i.e. about 50% of the ~197 GFLOP/s fp32 FMA
@@ -40,6 +41,11 @@ $CC -O2 -g -fopenmp -std=c11 -D_GNU_SOURCE -Wall -Wextra -Icore -o "$OUT/matmul_
 
 echo "== models"
 "$OUT/gen_model" -o "$OUT/llama1b" --shape 1b
+# With the real Llama 3 tokenizer (make llama3-tokenizer), whole traces
+# load it as a user's would, so the tokenizer phase is the real one.
+if [ -f data/llama3/tokenizer.model ] && [ ! -f "$OUT/llama1b/tokenizer.model" ]; then
+	cp data/llama3/tokenizer.model "$OUT/llama1b/tokenizer.model"
+fi
 if [ "${BENCH_8B:-0}" = 1 ]; then
 	"$OUT/gen_model" -o "$OUT/llama8b" --shape 8b
 fi
@@ -72,7 +78,8 @@ trace_bench() {
 			rm -f "$OUT/bench.safetensors"
 			# shellcheck disable=SC2086
 			/usr/bin/time -f "%e %M" -o "$OUT/time.log" \
-				"$BIN" trace -m "$dir" -t "$PROMPT_IDS" $only -o "$OUT/bench.safetensors" >"$OUT/run.out"
+				"$BIN" trace -m "$dir" -t "$PROMPT_IDS" $only --times -o "$OUT/bench.safetensors" \
+				>"$OUT/run.out" 2>"$OUT/phases.$i"
 			read -r wall rss <"$OUT/time.log"
 			echo "$wall" >>"$OUT/walls"
 			[ "$rss" -gt "$rss_max" ] && rss_max=$rss
@@ -84,6 +91,20 @@ trace_bench() {
 			"$name" "$mode" "$med" "$(echo "$gflop $med" | awk '{print $1 / $2}')" \
 			"$(echo "$gflop $med" | awk '{print 100 * $1 / $2 / 197}')" \
 			"$(echo "$rss_max" | awk '{print $1 / 1048576}')" "$recorded" | tee -a "$SUMMARY"
+		# Each phase of the process (trace --times): the median, and the range.
+		cat "$OUT"/phases.* | awk -v name="$name" -v mode="$mode" '
+			$1 == "time:" { n[$2]++; v[$2, n[$2]] = $3; if (!($2 in seen)) { seen[$2] = 1; order[++k] = $2 } }
+			END {
+				line = sprintf("%-8s %-6s phases:", name, mode)
+				for (i = 1; i <= k; i++) {
+					p = order[i]; m = n[p]
+					for (a = 1; a <= m; a++) for (b = a + 1; b <= m; b++)
+						if (v[p, b] < v[p, a]) { t = v[p, a]; v[p, a] = v[p, b]; v[p, b] = t }
+					line = line sprintf("  %s %.3f s (%.3f-%.3f)", p, v[p, int((m + 1) / 2)], v[p, 1], v[p, m])
+				}
+				print line
+			}' | tee -a "$SUMMARY"
+		rm -f "$OUT"/phases.*
 	done
 	rm -f "$OUT/bench.safetensors"
 }

@@ -54,6 +54,7 @@ struct ld_trace_request {
 	size_t n_only;
 	int no_bos, allow_special, force;
 	int lens_k, lens_mid;    /* --lens[=K], --lens-mid */
+	int times;               /* --times: each phase's wall time on stderr */
 	const char *out_path;    /* -o (trace only) */
 	/* --patch POINT=FILE.npy, --patch-from TRACE:POINT, --ablate WHAT, in
 	 * the order given: kind 'p', 'f' or 'a' and the argument */
@@ -64,6 +65,9 @@ struct ld_trace_request {
 
 /* Free what ld_cli_trace_args allocated. */
 void ld_cli_trace_request_free(struct ld_trace_request *rq);
+/* --times: seconds since the previous call (the first call starts the
+ * clock), printed as "time: PHASE 0.123 s" on stderr when rq->times. */
+void ld_cli_phase(const struct ld_trace_request *rq, const char *phase);
 
 /* Parse trace options (argv[0] is the command). Returns 0 to go on, -1
  * after printing --help, 1 after printing usage or an error. */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "cli.h"
 #include "dump.h"
@@ -224,6 +225,17 @@ static int build_patches(const struct ld_trace_request *rq, const struct ld_conf
 	return 0;
 }
 
+void ld_cli_phase(const struct ld_trace_request *rq, const char *phase)
+{
+	static double last = -1;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	double now = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+	if (rq->times && phase && last >= 0)
+		fprintf(stderr, "time: %-9s %7.3f s\n", phase, now - last);
+	last = now;
+}
+
 int ld_cli_trace_run(const struct ld_trace_request *rq, struct ld_trace *tr)
 {
 	struct ld_patch *patches = NULL;
@@ -236,6 +248,7 @@ int ld_cli_trace_run(const struct ld_trace_request *rq, struct ld_trace *tr)
 	size_t text_len = 0;
 	int rc = 1, model_loaded = 0;
 	ld_trace_init(tr);
+	ld_cli_phase(rq, NULL);
 
 	if (rq->ids) {
 		if (parse_ids(rq->ids, &ids, &n_ids) != 0)
@@ -252,6 +265,7 @@ int ld_cli_trace_run(const struct ld_trace_request *rq, struct ld_trace *tr)
 		goto out;
 	}
 	model_loaded = 1;
+	ld_cli_phase(rq, "load");
 	/* The tokenizer turns text into ids, and ids into readable strings. A
 	 * model traced from ids alone needs none. */
 	if (ld_tok_load_dir(&tk, rq->model_dir, &err) != LD_OK) {
@@ -270,6 +284,7 @@ int ld_cli_trace_run(const struct ld_trace_request *rq, struct ld_trace *tr)
 			goto out;
 		}
 	}
+	ld_cli_phase(rq, "tokenizer");
 	if (build_patches(rq, &m.cfg, n_ids, &patches) != 0)
 		goto out;
 	struct ld_forward_opts fo = {.n_generate = rq->n_generate, .only = rq->only, .n_only = rq->n_only,
@@ -289,6 +304,7 @@ int ld_cli_trace_run(const struct ld_trace_request *rq, struct ld_trace *tr)
 		ld_cli_error("%s: %s", rq->model_dir, err.msg);
 		goto out;
 	}
+	ld_cli_phase(rq, "pass");
 	tr->model_path = strdup(rq->model_dir);
 	if (text) {
 		/* The prompt is stored as given; bytes that are not UTF-8 cannot go
@@ -310,6 +326,7 @@ int ld_cli_trace_run(const struct ld_trace_request *rq, struct ld_trace *tr)
 			int32_t id = i < tr->n_tokens ? tr->tokens[i] : tr->generated[i - tr->n_tokens];
 			tr->token_str[i] = ld_tok_display(tk, id);
 		}
+		ld_cli_phase(rq, "labels");
 	}
 	rc = 0;
 out:
@@ -359,13 +376,14 @@ char *ld_cli_printable(const char *s, size_t n)
 static const char trace_usage[] =
 	"usage: llamadbg trace -m MODEL_DIR (-p TEXT | -p - | -f FILE | -t ID,ID,...) [-n N]\n"
 	"                      [-o FILE] [--only GLOB]... [--lens[=K]] [--lens-mid] [--no-bos]\n"
-	"                      [--allow-special] [--force]\n"
+	"                      [--allow-special] [--force] [--times]\n"
 	"                      [--patch POINT=FILE.npy]... [--patch-from TRACE:POINT]...\n"
 	"                      [--ablate layers.I.head.H | layers.I.ffn]...\n"
 	"  --lens[=K]   logit lens: record each layer's K best next-token guesses (default 5),\n"
 	"               final_norm then the output layer applied to layers.{i}.resid_out, as\n"
 	"               layers.{i}.lens_ids (int32) and layers.{i}.lens_probs (token x rank)\n"
 	"  --lens-mid   the same after each layer's attention (resid_mid): layers.{i}.lens_mid_*\n"
+	"  --times      each phase's wall time on stderr (load, tokenizer, pass, labels, write)\n"
 	"\n"
 	"Patching: the tensor computed at POINT in the prompt pass is replaced, and\n"
 	"everything after it is computed from the new value (which the trace records).\n"
@@ -393,7 +411,7 @@ int ld_cli_trace_args(int argc, char **argv, struct ld_trace_request *rq, const 
 		{"patch", required_argument, 0, 'P'}, {"patch-from", required_argument, 0, 'Q'},
 		{"ablate", required_argument, 0, 'A'},
 		{"lens", optional_argument, 0, 'L'}, {"lens-mid", no_argument, 0, 'M'},
-		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+		{"times", no_argument, 0, 'T'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
 	memset(rq, 0, sizeof *rq);
 	rq->out_path = "trace.safetensors";
@@ -438,6 +456,7 @@ int ld_cli_trace_args(int argc, char **argv, struct ld_trace_request *rq, const 
 			rq->patch_kind[rq->n_patch] = c == 'P' ? 'p' : c == 'Q' ? 'f' : 'a';
 			rq->patch_arg[rq->n_patch++] = optarg;
 			break;
+		case 'T': rq->times = 1; break;
 		case 'h': fputs(usage, stdout); return -1;
 		default: fputs(usage, stderr); return 1;
 		}
@@ -476,6 +495,7 @@ int ld_cmd_trace(int argc, char **argv)
 		ld_cli_error("%s", err.msg);
 		goto out;
 	}
+	ld_cli_phase(&rq, "write");
 	size_t bytes = 0;
 	for (size_t i = 0; i < tr.n; i++)
 		bytes += tr.t[i].nbytes;
