@@ -12,11 +12,26 @@ static const struct {
 	{LD_F64, "F64", 8}, {LD_I32, "I32", 4}, {LD_I64, "I64", 8},
 };
 
+/* The block types: values and bytes per block. */
+static const struct {
+	enum ld_dtype t;
+	const char *name;
+	size_t values, bytes;
+} blocks[] = {
+	{LD_Q8_0, "Q8_0", 32, 34},  {LD_Q4_0, "Q4_0", 32, 18},  {LD_Q4_1, "Q4_1", 32, 20},
+	{LD_Q5_0, "Q5_0", 32, 22},  {LD_Q5_1, "Q5_1", 32, 24},  {LD_Q2_K, "Q2_K", 256, 84},
+	{LD_Q3_K, "Q3_K", 256, 110}, {LD_Q4_K, "Q4_K", 256, 144}, {LD_Q5_K, "Q5_K", 256, 176},
+	{LD_Q6_K, "Q6_K", 256, 210},
+};
+
 const char *ld_dtype_name(enum ld_dtype t)
 {
 	for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; i++)
 		if (dtypes[i].t == t)
 			return dtypes[i].name;
+	for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++)
+		if (blocks[i].t == t)
+			return blocks[i].name;
 	return "?";
 }
 
@@ -34,6 +49,33 @@ size_t ld_dtype_size(enum ld_dtype t)
 		if (dtypes[i].t == t)
 			return dtypes[i].size;
 	return 0;
+}
+
+void ld_dtype_block(enum ld_dtype t, size_t *values, size_t *bytes)
+{
+	*values = *bytes = 0;
+	for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++)
+		if (blocks[i].t == t) {
+			*values = blocks[i].values;
+			*bytes = blocks[i].bytes;
+			return;
+		}
+	if ((*bytes = ld_dtype_size(t)) != 0)
+		*values = 1;
+}
+
+int ld_dtype_is_quant(enum ld_dtype t)
+{
+	return t >= LD_Q8_0 && t <= LD_Q6_K;
+}
+
+size_t ld_dtype_bytes(enum ld_dtype t, size_t n)
+{
+	size_t values, bytes;
+	ld_dtype_block(t, &values, &bytes);
+	if (!values || n % values)
+		return 0;
+	return n / values * bytes;
 }
 
 float ld_f16_to_f32(uint16_t h)
