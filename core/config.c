@@ -112,6 +112,28 @@ static enum ld_status parse_rope_scaling(struct ld_config *c, json_t *rs, const 
 	return LD_OK;
 }
 
+/* "rope_freq_factors": one positive divisor per RoPE pair (head_dim / 2). */
+static enum ld_status parse_rope_factors(struct ld_config *c, json_t *v, const char *path,
+                                         struct ld_err *err)
+{
+	if (!v || json_is_null(v))
+		return LD_OK;
+	size_t n = json_is_array(v) ? json_array_size(v) : 0;
+	if (n != (size_t)c->head_dim / 2 || n > LD_MAX_ROPE_FACTORS)
+		return ld_fail(err, LD_ERR_FORMAT, "%s: \"rope_freq_factors\" should be a list of head_dim/2 = %d numbers",
+		               path, c->head_dim / 2);
+	for (size_t j = 0; j < n; j++) {
+		json_t *e = json_array_get(v, j);
+		double x = json_is_number(e) ? json_number_value(e) : 0;
+		if (!(x > 0 && x < 1e30))
+			return ld_fail(err, LD_ERR_RANGE, "%s: \"rope_freq_factors\"[%zu] should be a positive number",
+			               path, j);
+		c->rope_scaling.factors[j] = (float)x;
+	}
+	c->rope_scaling.n_factors = (int)n;
+	return LD_OK;
+}
+
 static enum ld_status parse_eos(struct ld_config *c, json_t *v, const char *path, struct ld_err *err)
 {
 	c->n_eos = 0;
@@ -257,6 +279,8 @@ enum ld_status ld_config_parse(struct ld_config *c, const char *text, size_t len
 	if ((st = parse_labels(c, root, path, err)) != LD_OK)
 		goto out;
 	st = parse_rope_scaling(c, json_object_get(root, "rope_scaling"), path, err);
+	if (st == LD_OK)
+		st = parse_rope_factors(c, json_object_get(root, "rope_freq_factors"), path, err);
 out:
 	json_decref(root);
 	return st;
@@ -298,6 +322,12 @@ char *ld_config_to_json(const struct ld_config *c)
 		json_object_set_new(o, "rope_scaling", rs);
 	} else {
 		json_object_set_new(o, "rope_scaling", json_null());
+	}
+	if (c->rope_scaling.n_factors > 0) {
+		json_t *fa = json_array();
+		for (int j = 0; j < c->rope_scaling.n_factors; j++)
+			json_array_append_new(fa, json_real(c->rope_scaling.factors[j]));
+		json_object_set_new(o, "rope_freq_factors", fa);
 	}
 	json_object_set_new(o, "tie_word_embeddings", json_boolean(c->tie_embeddings));
 	json_object_set_new(o, "bos_token_id", c->bos_id >= 0 ? json_integer(c->bos_id) : json_null());
@@ -424,7 +454,8 @@ enum ld_status ld_config_parse_meta(struct ld_config *c, struct ld_meta_params *
 				goto out;
 		} else {
 			struct ld_rope_scaling *s = &c->rope_scaling;
-			*s = (struct ld_rope_scaling){1, 8, 1, 4, 8192};
+			*s = (struct ld_rope_scaling){.enabled = 1, .factor = 8, .low_freq_factor = 1, .high_freq_factor = 4,
+			                              .original_max_position_embeddings = 8192};
 			if ((has = get_num(root, "rope_scaling_factor", 1, 1e6, &s->factor, path, err, &st)) < 0)
 				goto out;
 			if (!has)

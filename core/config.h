@@ -15,6 +15,7 @@
 #define LD_MAX_EOS 8
 #define LD_MAX_LABELS 64  /* labels of a sequence classifier */
 #define LD_LABEL_LEN 48   /* bytes kept of a label's name, with the NUL */
+#define LD_MAX_ROPE_FACTORS 256 /* RoPE pairs a stored factor table may have (head_dim 512) */
 
 struct ld_rope_scaling {
 	int enabled;            /* 1 for rope_type "llama3" (Llama 3.1/3.2) */
@@ -22,6 +23,12 @@ struct ld_rope_scaling {
 	double low_freq_factor; /* e.g. 1 */
 	double high_freq_factor;/* e.g. 4 */
 	double original_max_position_embeddings; /* e.g. 8192 */
+	/* A stored table instead of the rule: pair j's frequency is divided by
+	 * factors[j]. GGUF files of Llama 3.1/3.2 carry one (rope_freqs.weight)
+	 * in place of the four numbers above; 0 when the rule (or nothing)
+	 * applies. In config JSON: "rope_freq_factors": [...]. */
+	int n_factors;
+	float factors[LD_MAX_ROPE_FACTORS];
 };
 
 struct ld_config {

@@ -142,6 +142,11 @@ static void widen(float *out, const unsigned char *src, enum ld_dtype dt, size_t
 	}
 }
 
+int ld_matmul_reads(enum ld_dtype t)
+{
+	return t == LD_F32 || t == LD_BF16 || t == LD_F16;
+}
+
 void ld_weight_row(float *out, const struct ld_weight *w, size_t r)
 {
 	assert(r < w->rows);

@@ -52,6 +52,9 @@ const char *ld_kernel_name(enum ld_kernel k);
 void ld_matmul_with(float *out, const float *x, const struct ld_weight *w, size_t T,
                     enum ld_kernel k);
 
+/* 1 if ld_matmul and ld_weight_row take weights stored as t. */
+int ld_matmul_reads(enum ld_dtype t);
+
 /* Widen logical row r of W to f32: out (w->cols). The embedding lookup. */
 void ld_weight_row(float *out, const struct ld_weight *w, size_t r);
 

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 
 #include "util.h"
 
@@ -256,6 +258,7 @@ const char *ld_format_name(enum ld_format f)
 	switch (f) {
 	case LD_FORMAT_HF: return "Hugging Face (config.json + safetensors)";
 	case LD_FORMAT_META: return "Meta (params.json + consolidated.NN.pth)";
+	case LD_FORMAT_GGUF: return "GGUF (llama.cpp)";
 	default: return "none";
 	}
 }
@@ -282,6 +285,20 @@ enum ld_status ld_model_detect(const char *dir, enum ld_format *fmt, char **weig
                                struct ld_err *err)
 {
 	*weights_dir = NULL;
+	struct stat sb;
+	if (stat(dir, &sb) == 0 && S_ISREG(sb.st_mode)) {
+		size_t n = strlen(dir);
+		int named = n >= 5 && strcasecmp(dir + n - 5, ".gguf") == 0;
+		if (!ld_gguf_sniff(dir) && !named) /* a .gguf that is not GGUF: the reader says why */
+			return ld_fail(err, LD_ERR_FORMAT,
+			               "%s: not a model: a model is a directory (Hugging Face or Meta layout) or a GGUF file, "
+			               "and this file does not start with \"GGUF\"",
+			               dir);
+		*fmt = LD_FORMAT_GGUF;
+		if (!(*weights_dir = strdup(dir)))
+			return ld_fail(err, LD_ERR_NOMEM, "out of memory");
+		return LD_OK;
+	}
 	if ((*fmt = detect_in(dir)) != LD_FORMAT_NONE) {
 		if (!(*weights_dir = strdup(dir)))
 			return ld_fail(err, LD_ERR_NOMEM, "out of memory");
@@ -297,7 +314,7 @@ enum ld_status ld_model_detect(const char *dir, enum ld_format *fmt, char **weig
 	free(sub);
 	return ld_fail(err, LD_ERR_IO,
 	               "%s: no model found: expected config.json + model.safetensors (Hugging Face), "
-	               "params.json + consolidated.00.pth (Meta), or either inside original/",
+	               "params.json + consolidated.00.pth (Meta), either inside original/, or a .gguf file",
 	               dir);
 }
 
@@ -309,7 +326,9 @@ static enum ld_status load(struct ld_model *m, const char *dir, int inspect_only
 		return ld_fail(err, LD_ERR_NOMEM, "out of memory");
 	st = ld_model_detect(dir, &m->format, &m->weights_dir, err);
 	if (st == LD_OK)
-		st = m->format == LD_FORMAT_META ? ld_model_load_meta(m, inspect_only, err) : load_hf(m, err);
+		st = m->format == LD_FORMAT_META   ? ld_model_load_meta(m, inspect_only, err)
+		     : m->format == LD_FORMAT_GGUF ? ld_model_load_gguf(m, inspect_only, err)
+		                                   : load_hf(m, err);
 	if (st != LD_OK)
 		ld_model_free(m);
 	return st;
@@ -343,6 +362,10 @@ void ld_model_free(struct ld_model *m)
 	for (size_t i = 0; i < m->n_pth; i++)
 		ld_pth_close(&m->pth[i]);
 	free(m->pth);
+	if (m->gguf) {
+		ld_gguf_close(m->gguf);
+		free(m->gguf);
+	}
 	for (size_t i = 0; i < m->n_owned; i++)
 		free(m->owned[i]);
 	free(m->owned);

@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "gguf.h"
 #include "matmul.h"
 #include "pth.h"
 #include "safetensors.h"
@@ -35,6 +36,7 @@ enum ld_format {
 	LD_FORMAT_NONE = 0,
 	LD_FORMAT_HF,   /* config.json + model.safetensors (or model.safetensors.index.json) */
 	LD_FORMAT_META, /* params.json + consolidated.00.pth [.. consolidated.NN.pth] */
+	LD_FORMAT_GGUF, /* one .gguf file (llama.cpp), quantized or not */
 };
 
 struct ld_model {
@@ -57,15 +59,17 @@ struct ld_model {
 	struct ld_st_file *files;   /* the mmapped safetensors shards */
 	size_t n_files;
 	struct ld_pth_file *pth;    /* the mmapped consolidated.NN.pth shards */
+	struct ld_gguf *gguf;       /* the mmapped .gguf file */
 	size_t n_pth;
 	void **owned;               /* joined weights, freed with the model */
 	size_t n_owned;
 	uint32_t *q_rows, *k_rows;  /* row maps undoing HF's q/k permutation */
 };
 
-/* Load a model directory, whichever layout it holds (ld_model_detect).
- * Every tensor is checked: present, dtype F32/BF16/F16, shape equal to
- * what the config implies. */
+/* Load a model directory, whichever layout it holds (ld_model_detect), or
+ * a .gguf file. Every tensor is checked: present, a dtype the matmul
+ * reads (F32/BF16/F16; in GGUF also the block types), shape equal to what
+ * the config implies. */
 enum ld_status ld_model_load(struct ld_model *m, const char *dir, struct ld_err *err);
 void ld_model_free(struct ld_model *m);
 
@@ -74,10 +78,12 @@ void ld_model_free(struct ld_model *m);
  * (llamadbg info), not to run it. copied_bytes says what loading copies. */
 enum ld_status ld_model_inspect(struct ld_model *m, const char *dir, struct ld_err *err);
 
-/* Which layout dir holds, looked for in this order: config.json + safetensors
+/* Which layout dir holds: a file starting with "GGUF" is a GGUF model;
+ * a directory is looked in in this order: config.json + safetensors
  * (Hugging Face), params.json + consolidated.00.pth (Meta), then the same
  * two inside dir/original/ (where HF repos keep Meta's files). Sets
- * *weights_dir (malloc'd) to the folder that holds the files. */
+ * *weights_dir (malloc'd) to the folder that holds the files (for GGUF,
+ * the file itself). */
 enum ld_status ld_model_detect(const char *dir, enum ld_format *fmt, char **weights_dir,
                                struct ld_err *err);
 
@@ -86,6 +92,10 @@ const char *ld_format_name(enum ld_format f);
 
 /* model_meta.c: fill m (dir, weights_dir set) from Meta's files. */
 enum ld_status ld_model_load_meta(struct ld_model *m, int inspect_only, struct ld_err *err);
+
+/* model_gguf.c: fill m (dir = the .gguf file) from a GGUF file; inspect_only:
+ * every check, for describing the model, none of what running it needs. */
+enum ld_status ld_model_load_gguf(struct ld_model *m, int inspect_only, struct ld_err *err);
 
 /* The row order that undoes HF's q/k permutation for one projection of
  * n_heads heads of head_dim rows: Meta row (h, 2j + s) is HF row

@@ -32,6 +32,8 @@ void ld_rope_freqs(double *inv_freq, int head_dim, double theta, const struct ld
 				f = (1 - t) * f / s->factor + t * f;
 			} /* fast pairs (wavelen < hi_wavelen) keep their speed */
 		}
+		if (s && j < s->n_factors)
+			f = f / s->factors[j]; /* the stored table (GGUF's rope_freqs.weight) */
 		inv_freq[j] = f;
 	}
 }

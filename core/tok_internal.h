@@ -117,10 +117,13 @@ const struct tok_merge *tok_find_merge(const struct ld_tokenizer *tk, int32_t le
  * beyond U+10FFFF, or cut short). */
 size_t tok_utf8_len(const uint8_t *p, size_t n);
 
-/* tok_load.c: the two file formats. */
+/* tok_load.c: the file formats (tokenizer.json, tokenizer.model, a GGUF
+ * file's metadata). */
 enum ld_status tok_load_tiktoken(struct ld_tokenizer *tk, const uint8_t *buf, size_t len,
                                  struct ld_err *err);
 enum ld_status tok_load_hf_json(struct ld_tokenizer *tk, const uint8_t *buf, size_t len,
                                 struct ld_err *err);
+struct ld_gguf;
+enum ld_status tok_load_gguf(struct ld_tokenizer *tk, const struct ld_gguf *g, struct ld_err *err);
 
 #endif

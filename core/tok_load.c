@@ -21,6 +21,7 @@
  * entry) and says what was expected.
  */
 #include "tok_internal.h"
+#include "gguf.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -543,6 +544,135 @@ enum ld_status tok_load_hf_json(struct ld_tokenizer *tk, const uint8_t *buf, siz
 out:
 	json_decref(root);
 	return st;
+}
+
+/* ---------------------------------------------------------------------
+ * GGUF metadata (llama.cpp's files carry their tokenizer)
+ * ------------------------------------------------------------------- */
+
+/* token_type values (llama.cpp's) */
+enum { GGUF_TOK_NORMAL = 1, GGUF_TOK_UNKNOWN = 2, GGUF_TOK_CONTROL = 3, GGUF_TOK_USER = 4,
+       GGUF_TOK_UNUSED = 5, GGUF_TOK_BYTE = 6 };
+
+/* The same vocabulary as tokenizer.json, as arrays:
+ *   tokenizer.ggml.model       "gpt2" (byte-level BPE)
+ *   tokenizer.ggml.pre         "llama-bpe": Llama 3's pre-split pattern
+ *   tokenizer.ggml.tokens      id -> string, GPT-2's byte stand-ins for
+ *                              ordinary tokens, the text itself for added ones
+ *   tokenizer.ggml.token_type  id -> 1 ordinary, 3 control, 4 user-defined
+ *                              (both: added tokens), 5 unused (no token)
+ *   tokenizer.ggml.merges      "left right", in the order they apply
+ * Like Llama 3's tokenizer.json (ignore_merges), a piece that is itself a
+ * token is taken whole. */
+enum ld_status tok_load_gguf(struct ld_tokenizer *tk, const struct ld_gguf *g, struct ld_err *err)
+{
+	struct ld_gguf_str model, pre;
+	enum ld_status st;
+	if ((st = ld_gguf_get_str(g, "tokenizer.ggml.model", &model, err)) != LD_OK)
+		return ld_fail(err, st, "%s: no tokenizer in the file (no tokenizer.ggml.model); give token ids with -t",
+		               g->path);
+	if (model.len == 4 && memcmp(model.p, "none", 4) == 0)
+		return ld_fail(err, LD_ERR_FORMAT,
+		               "%s: the file carries no tokenizer (tokenizer.ggml.model is \"none\"); give token ids with -t",
+		               g->path);
+	if (model.len != 4 || memcmp(model.p, "gpt2", 4) != 0)
+		return ld_fail(err, LD_ERR_FORMAT,
+		               "%s: tokenizer.ggml.model is \"%.*s\"; Llama 3's byte-level BPE is \"gpt2\"", g->path,
+		               (int)(model.len > 32 ? 32 : model.len), model.p);
+	if (ld_gguf_find_kv(g, "tokenizer.ggml.pre")) {
+		if ((st = ld_gguf_get_str(g, "tokenizer.ggml.pre", &pre, err)) != LD_OK)
+			return st;
+		if (!(pre.len == 9 && memcmp(pre.p, "llama-bpe", 9) == 0))
+			return ld_fail(err, LD_ERR_FORMAT,
+			               "%s: tokenizer.ggml.pre is \"%.*s\": it pre-splits text another way than Llama 3 "
+			               "(\"llama-bpe\"), so the ids would differ",
+			               g->path, (int)(pre.len > 32 ? 32 : pre.len), pre.p);
+	}
+	const struct ld_gguf_kv *tokens = ld_gguf_find_kv(g, "tokenizer.ggml.tokens");
+	const struct ld_gguf_kv *types = ld_gguf_find_kv(g, "tokenizer.ggml.token_type");
+	const struct ld_gguf_kv *merges = ld_gguf_find_kv(g, "tokenizer.ggml.merges");
+	if (!tokens || tokens->type != LD_GGUF_ARRAY || tokens->elem != LD_GGUF_STRING || tokens->n == 0)
+		return ld_fail(err, LD_ERR_FORMAT, "%s: tokenizer.ggml.tokens should be a non-empty array of strings",
+		               g->path);
+	if (tokens->n > LD_TOK_MAX_IDS)
+		return ld_fail(err, LD_ERR_RANGE, "%s: tokenizer.ggml.tokens has %zu tokens, more than %d", g->path,
+		               tokens->n, LD_TOK_MAX_IDS);
+	if (types && (types->type != LD_GGUF_ARRAY || !ld_gguf_type_size(types->elem) ||
+	              types->elem == LD_GGUF_F32 || types->elem == LD_GGUF_F64 || types->n != tokens->n))
+		return ld_fail(err, LD_ERR_FORMAT,
+		               "%s: tokenizer.ggml.token_type should be an integer array as long as the tokens (%zu)",
+		               g->path, tokens->n);
+	if (!merges || merges->type != LD_GGUF_ARRAY || merges->elem != LD_GGUF_STRING)
+		return ld_fail(err, LD_ERR_FORMAT, "%s: tokenizer.ggml.merges should be an array of strings", g->path);
+
+	tk->rule = TOK_RULE_MERGES;
+	tk->whole_piece_first = 1;
+	struct ld_gguf_iter it;
+	struct ld_gguf_str s;
+	size_t n_normal = 0, id = 0;
+	ld_gguf_iter_init(&it, tokens);
+	for (; ld_gguf_next_str(&it, &s); id++) {
+		int64_t type = types ? ld_gguf_array_i(types, id) : GGUF_TOK_NORMAL;
+		int shown = (int)(s.len < 64 ? s.len : 64);
+		if (type == GGUF_TOK_UNUSED)
+			continue;
+		if (type != GGUF_TOK_NORMAL && type != GGUF_TOK_CONTROL && type != GGUF_TOK_USER)
+			return ld_fail(err, LD_ERR_FORMAT, "%s: tokenizer.ggml.tokens[%zu] \"%.*s\" has token_type %lld; "
+			               "a byte-level BPE has ordinary (1), control (3) and user-defined (4) tokens",
+			               g->path, id, shown, s.p, (long long)type);
+		uint8_t bytes[LD_TOK_MAX_TOKEN_BYTES];
+		size_t len = s.len;
+		const uint8_t *b = (const uint8_t *)s.p;
+		if (type == GGUF_TOK_NORMAL) {
+			if (n_normal != id)
+				return ld_fail(err, LD_ERR_FORMAT,
+				               "%s: tokenizer.ggml.tokens[%zu] is an ordinary token after added ones; ordinary "
+				               "tokens must come first",
+				               g->path, id);
+			const char *why = gpt2_decode(s.p, s.len, bytes, sizeof bytes, &len);
+			if (why)
+				return ld_fail(err, LD_ERR_FORMAT, "%s: tokenizer.ggml.tokens[%zu] \"%.*s\": %s", g->path, id,
+				               shown, s.p, why);
+			b = bytes;
+			n_normal++;
+		}
+		if ((st = tok_add(tk, (int32_t)id, b, len, type != GGUF_TOK_NORMAL, err)) != LD_OK) {
+			char where[4200];
+			snprintf(where, sizeof where, "%s: tokenizer.ggml.tokens[%zu]", g->path, id);
+			return ld_fail_prefix(err, st, where);
+		}
+	}
+	tk->n_bpe = n_normal;
+
+	ld_gguf_iter_init(&it, merges);
+	if (merges->n > UINT32_MAX)
+		return ld_fail(err, LD_ERR_FORMAT, "%s: tokenizer.ggml.merges: %zu rules is too many", g->path, merges->n);
+	for (size_t r = 0; ld_gguf_next_str(&it, &s); r++) {
+		const char *sp = memchr(s.p, ' ', s.len), *why;
+		int shown = (int)(s.len < 64 ? s.len : 64);
+		if (!sp || sp == s.p || sp + 1 == s.p + s.len || memchr(sp + 1, ' ', (size_t)(s.p + s.len - sp - 1)))
+			return ld_fail(err, LD_ERR_FORMAT, "%s: tokenizer.ggml.merges[%zu] \"%.*s\": expected \"left right\"",
+			               g->path, r, shown, s.p);
+		int32_t left = vocab_id(tk, s.p, (size_t)(sp - s.p), &why);
+		int32_t right = left < 0 ? -1 : vocab_id(tk, sp + 1, (size_t)(s.p + s.len - sp - 1), &why);
+		if (left < 0 || right < 0)
+			return ld_fail(err, LD_ERR_FORMAT, "%s: tokenizer.ggml.merges[%zu] \"%.*s\": %s", g->path, r, shown,
+			               s.p, strcmp(why, "not in model.vocab") ? why : "a half is not a token");
+		const struct tok_entry *a = &tk->ids[left], *c = &tk->ids[right];
+		uint8_t both[2 * LD_TOK_MAX_TOKEN_BYTES];
+		memcpy(both, tk->arena + a->off, a->len);
+		memcpy(both + a->len, tk->arena + c->off, c->len);
+		int32_t merged = tok_lookup(tk, &tk->bpe, both, (size_t)a->len + c->len);
+		if (merged < 0)
+			return ld_fail(err, LD_ERR_FORMAT, "%s: tokenizer.ggml.merges[%zu] \"%.*s\": the pair joined is not a token",
+			               g->path, r, shown, s.p);
+		if ((st = tok_add_merge(tk, left, right, merged, (uint32_t)r, err)) != LD_OK) {
+			char where[4200];
+			snprintf(where, sizeof where, "%s: tokenizer.ggml.merges[%zu]", g->path, r);
+			return ld_fail_prefix(err, st, where);
+		}
+	}
+	return LD_OK;
 }
 
 /* ---------------------------------------------------------------------

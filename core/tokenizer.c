@@ -4,6 +4,7 @@
  * tok_encode.c.
  */
 #include "tok_internal.h"
+#include "gguf.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -347,9 +348,43 @@ static enum ld_status read_file(const char *path, uint8_t **buf, size_t *len, st
 	return LD_OK;
 }
 
+enum ld_status ld_tok_load_gguf(struct ld_tokenizer **out, const struct ld_gguf *g, struct ld_err *err)
+{
+	*out = NULL;
+	struct ld_tokenizer *tk = tok_new(g->path);
+	if (!tk)
+		return ld_fail(err, LD_ERR_NOMEM, "%s: out of memory", g->path);
+	enum ld_status st = tok_load_gguf(tk, g, err);
+	if (st == LD_OK)
+		st = tok_finish(tk, err);
+	if (st == LD_OK) {
+		/* The file names its specials; they win over the Llama 3 names. */
+		const struct ld_gguf_kv *b = ld_gguf_find_kv(g, "tokenizer.ggml.bos_token_id");
+		const struct ld_gguf_kv *e = ld_gguf_find_kv(g, "tokenizer.ggml.eos_token_id");
+		if (b && b->i >= 0 && (size_t)b->i < tk->n_ids && tk->ids[b->i].len)
+			tk->bos = (int32_t)b->i;
+		if (e && e->i >= 0 && (size_t)e->i < tk->n_ids && tk->ids[e->i].len)
+			tk->eos = (int32_t)e->i;
+		*out = tk;
+		return LD_OK;
+	}
+	ld_tok_free(tk);
+	return st;
+}
+
 enum ld_status ld_tok_load_file(struct ld_tokenizer **out, const char *path, struct ld_err *err)
 {
 	*out = NULL;
+	if (ld_gguf_sniff(path)) {
+		/* A GGUF model: mapped, only its metadata is read. */
+		struct ld_gguf g;
+		enum ld_status st = ld_gguf_open(&g, path, err);
+		if (st != LD_OK)
+			return st;
+		st = ld_tok_load_gguf(out, &g, err);
+		ld_gguf_close(&g);
+		return st;
+	}
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	struct ld_tokenizer *tk = NULL;
@@ -397,6 +432,8 @@ static int is_file(const char *path)
 enum ld_status ld_tok_load_dir(struct ld_tokenizer **out, const char *model_dir, struct ld_err *err)
 {
 	*out = NULL;
+	if (is_file(model_dir)) /* a GGUF model is one file */
+		return ld_tok_load_file(out, model_dir, err);
 	/* In this order: Meta's tokenizer.model first when it sits in the
 	 * model directory itself, since it holds the same vocabulary and merges
 	 * as tokenizer.json in a tenth of the bytes and loads ten times faster

@@ -65,15 +65,24 @@
 
 struct ld_tokenizer; /* opaque: see tok_internal.h for the curious */
 
-/* Load the tokenizer of a model directory: DIR/tokenizer.json (Hugging
- * Face layout), else DIR/tokenizer.model, else DIR/original/tokenizer.model
- * (Meta's layout inside a Hugging Face repository). */
+/* Load the tokenizer of a model directory: DIR/tokenizer.model, else
+ * DIR/tokenizer.json (Hugging Face layout), else
+ * DIR/original/tokenizer.model (Meta's layout inside a Hugging Face
+ * repository); a model that is one file (GGUF): its own tokenizer. */
 enum ld_status ld_tok_load_dir(struct ld_tokenizer **out, const char *model_dir,
                                struct ld_err *err);
 
-/* Load one file; the format is recognised from its contents (a JSON
- * object is tokenizer.json, anything else must be tiktoken lines). */
+/* Load one file; the format is recognised from its contents (a GGUF
+ * model's metadata, a JSON object is tokenizer.json, anything else must
+ * be tiktoken lines). */
 enum ld_status ld_tok_load_file(struct ld_tokenizer **out, const char *path,
+                                struct ld_err *err);
+
+/* The tokenizer a GGUF file carries (tokenizer.ggml.*: the tokens, their
+ * types and the merges of Llama 3's byte-level BPE); the same ids as the
+ * model's tokenizer.json. g may be closed afterwards. */
+struct ld_gguf;
+enum ld_status ld_tok_load_gguf(struct ld_tokenizer **out, const struct ld_gguf *g,
                                 struct ld_err *err);
 
 /* Free a tokenizer; NULL is fine. */

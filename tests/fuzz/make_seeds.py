@@ -280,6 +280,17 @@ def seeds_model():
             out("model", name, bytes([which]) + f.read())
 
 
+def seeds_gguf():
+    """fuzz_gguf.c: the small GGUF fixtures (a Q8_0 model with every
+    value type, one with a tokenizer, a 32-block and a K-type model) and
+    the hostile variants."""
+    for name in ["ok-small", "tiny-q8_0", "tiny-q4_0", "tiny-q2_k"]:
+        copy("gguf", name, "tests/data/gguf/%s.gguf" % name)
+    for p in sorted(glob.glob(os.path.join(ROOT, "tests/data/gguf/bad-*.gguf"))):
+        if os.path.getsize(p) <= 16384:
+            copy("gguf", os.path.basename(p)[:-5], os.path.relpath(p, ROOT))
+
+
 # .npy: magic, version, header length, a dict padded to 64 bytes, the data.
 def npy(descr, shape, raw, major=1, order="False"):
     dims = "".join("%d, " % d for d in shape).rstrip(" ")
@@ -314,6 +325,7 @@ def main():
     seeds_traces(os.path.abspath(sys.argv[1]))
     seeds_model()
     seeds_npy()
+    seeds_gguf()
     for d in sorted(os.listdir(CORPUS)):
         files = os.listdir(os.path.join(CORPUS, d))
         size = sum(os.path.getsize(os.path.join(CORPUS, d, f)) for f in files)

@@ -209,6 +209,22 @@ def main_into(out):
             put(os.path.join(out, "tiny-%s.gguf" % name), gw.convert(src, mtype, version))
         blocks(out)
         hostile(out, tmp)
+        goldens(out, tmp)
+
+
+def goldens(out, tmp):
+    """golden/<type>.safetensors: the float64 reference (reference.py) on
+    each model's dequantized weights, prompt 1,17,42,5 plus 3 greedy steps
+    (what gguf_golden.py writes; tests/test_gguf.c compares every point)."""
+    import gguf_read
+    import reference
+    os.makedirs(os.path.join(out, "golden"), exist_ok=True)
+    for name, *_ in MODELS:
+        path = os.path.join(out, "tiny-%s.gguf" % name)
+        d = os.path.join(tmp, "golden-" + name)
+        gguf_read.twin(path, d)
+        reference.run_model({"name": os.path.basename(path), "prompt": [1, 17, 42, 5]}, d=d)
+        shutil.copyfile(os.path.join(d, "golden.safetensors"), os.path.join(out, "golden", name + ".safetensors"))
 
 
 if __name__ == "__main__":

@@ -151,6 +151,9 @@ def test_fixtures(tmp):
                for n in names if os.path.isfile(os.path.join(out, n)))
     same = same and all(filecmp.cmp(os.path.join(out, "tiny-f32-hf", n), os.path.join(data, "tiny-f32-hf", n),
                                     shallow=False) for n in os.listdir(os.path.join(out, "tiny-f32-hf")))
+    same = same and sorted(os.listdir(os.path.join(out, "golden"))) == sorted(os.listdir(os.path.join(data, "golden")))
+    same = same and all(filecmp.cmp(os.path.join(out, "golden", n), os.path.join(data, "golden", n), shallow=False)
+                        for n in os.listdir(os.path.join(out, "golden")))
     check(same, "tests/data/gguf is byte for byte what gen_gguf.py writes")
     # The F32 pair: the GGUF's twin is the HF directory, value for value.
     gguf_read.twin(os.path.join(data, "tiny-f32.gguf"), os.path.join(tmp, "f32twin"))
