@@ -80,6 +80,31 @@ if ! echo "$out" | grep -q "01-glance.*\[done\]"; then
 	echo "FAIL: \`llamadbg lesson\` does not show the progress:"
 	echo "$out" | head -5
 fi
+
+# The same lesson on another model (-m, here a GGUF file): the answers
+# are that model's.
+tmux kill-session -t "$sess" 2>/dev/null
+rm -f "$tmp/exit"
+g=tests/data/gguf/tiny-f32.gguf
+glayers=$("$bin" info "$g" | sed -n 's/^config .*, \([0-9]*\) layers,.*/\1/p')
+tmux new-session -d -s "$sess" -x 150 -y 40 \
+	"env HOME='$HOME' XDG_STATE_HOME='$XDG_STATE_HOME/other' sh -c '\"$bin\" lesson 1 -m $g; echo EXIT=\$? > \"$tmp/exit\"; sleep 600'"
+check "lesson -m opens" "The model at a glance  (1/4)"
+tmux send-keys -t "$sess" Enter
+tmux send-keys -t "$sess" Enter
+check "lesson -m checkpoint" "Checkpoint: how deep?"
+tmux send-keys -t "$sess" Enter
+check "lesson -m answer line" "answer> _"
+tmux send-keys -t "$sess" -l "$glayers"
+tmux send-keys -t "$sess" Enter
+check "lesson -m: the GGUF model's answer" "Right: $glayers"
+tmux send-keys -t "$sess" q
+i=0
+while [ ! -f "$tmp/exit" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+if [ "$(cat "$tmp/exit" 2>/dev/null)" != "EXIT=0" ] || [ "$glayers" = "$layers" ] || [ -z "$glayers" ]; then
+	failed=$((failed + 1))
+	echo "FAIL: lesson -m: exit $(cat "$tmp/exit" 2>/dev/null), layers '$glayers' vs the demo's $layers"
+fi
 if [ $failed -ne 0 ]; then
 	echo "test_lesson_tmux: $failed failed"
 	exit 1

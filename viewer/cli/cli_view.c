@@ -224,37 +224,104 @@ static char *find_lessons(void)
 
 static const char lesson_usage[] =
 	"usage: llamadbg lesson          list the lessons and your progress\n"
-	"       llamadbg lesson N|NAME   open one on the demo model's seed-prompt trace\n";
+	"       llamadbg lesson N|NAME   open one on the demo model's seed-prompt trace\n"
+	"       llamadbg lesson N|NAME -m MODEL [-p TEXT | -f FILE | -t ID,...] [-n N]\n"
+	"                                the same on your own model (a directory or a .gguf)\n";
 static const char lesson_help[] =
+	"With -m the lesson runs on a trace of MODEL (the seed prompt unless -p, -f or -t\n"
+	"says otherwise): every checkpoint's answer is computed from that trace, so the\n"
+	"questions are the lesson's and the numbers are your model's. A lesson that looks\n"
+	"at a layer your model does not have says so.\n"
 	"Progress is kept in $XDG_STATE_HOME/llamadbg/lessons (default ~/.local/state).\n";
 
-/* `llamadbg lesson [N|NAME]`: list, or open one on the seed prompt's trace. */
+/* `llamadbg lesson [N|NAME] [-m MODEL ...]`: list, or open one on the seed
+ * prompt's trace of the demo model (or of MODEL). */
 int ld_cmd_lesson(int argc, char **argv)
 {
-	int first, rc = ld_cli_positional(argc, argv, lesson_usage, lesson_help, 0, 1, &first);
-	if (rc != 0)
-		return rc < 0 ? 0 : rc;
+	/* The lesson's name, then trace options (as `trace` takes them). */
+	int name_at = 0, rc;
+	for (int i = 1; i < argc && !name_at; i++) {
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			fputs(lesson_usage, stdout);
+			fputs(lesson_help, stdout);
+			return 0;
+		}
+		if (argv[i][0] != '-')
+			name_at = i;
+		else if (strcmp(argv[i], "--") == 0)
+			name_at = i + 1 < argc ? i + 1 : 0;
+		else if (i == 1)
+			break; /* options before the name: let the parser below complain */
+	}
+	int has_opts = argc > 2 || (argc == 2 && !name_at);
+	if (!has_opts) {
+		int first;
+		rc = ld_cli_positional(argc, argv, lesson_usage, lesson_help, 0, 1, &first);
+		if (rc != 0)
+			return rc < 0 ? 0 : rc;
+	}
+	if (has_opts && name_at != 1 && !(name_at == 2 && strcmp(argv[1], "--") == 0)) {
+		fputs(lesson_usage, stderr);
+		return 1;
+	}
 	char *dir = find_lessons();
 	if (!dir)
 		return ld_cli_error("lessons: the lessons directory was not found (run from the source tree)");
-	if (first == argc) {
+	if (!name_at) {
 		rc = ld_lesson_list(dir, stdout);
 		free(dir);
 		return rc;
 	}
-	char *path = ld_lesson_find(dir, argv[first]);
+	char *path = ld_lesson_find(dir, argv[name_at]);
 	free(dir);
 	if (!path)
 		return 1;
-	char *demo = find_demo();
-	if (!demo) {
-		free(path);
-		return ld_cli_error("data/demo: the demo model was not found (run from the source tree)");
-	}
+
+	struct ld_trace_request rq = {0};
+	char *demo = NULL;
 	const char *only[1] = {0};
-	/* with the logit lens: `i` shows each layer's guess (a few kB more) */
-	struct ld_trace_request rq = {.model_dir = demo, .prompt = DEFAULT_PROMPT, .n_generate = 3,
-	                              .only = only, .lens_k = 5};
+	if (argc > name_at + 1) {
+		/* argv without the name: "lesson -m MODEL ..." */
+		char **av = calloc((size_t)argc + 3, sizeof *av);
+		if (!av) {
+			free(path);
+			return ld_cli_error("out of memory");
+		}
+		int n = 0, has_source = 0;
+		av[n++] = argv[0];
+		for (int i = name_at + 1; i < argc; i++) {
+			has_source |= strcmp(argv[i], "-p") == 0 || strcmp(argv[i], "-f") == 0 || strcmp(argv[i], "-t") == 0;
+			if (strncmp(argv[i], "-o", 2) == 0 || strncmp(argv[i], "--output", 8) == 0) {
+				free(av);
+				free(path);
+				return ld_cli_error("lesson: -o is for `trace`; a lesson keeps its trace in memory");
+			}
+			av[n++] = argv[i];
+		}
+		if (!has_source) {
+			av[n++] = "-p";
+			av[n++] = DEFAULT_PROMPT;
+		}
+		rc = ld_cli_trace_args(n, av, &rq, lesson_usage);
+		free(av);
+		if (rc != 0) {
+			ld_cli_trace_request_free(&rq);
+			free(path);
+			return rc < 0 ? 0 : rc;
+		}
+		if (!rq.n_generate)
+			rq.n_generate = 3;
+		if (!rq.lens_k)
+			rq.lens_k = 5;
+	} else {
+		if (!(demo = find_demo())) {
+			free(path);
+			return ld_cli_error("data/demo: the demo model was not found (run from the source tree)");
+		}
+		/* with the logit lens: `i` shows each layer's guess (a few kB more) */
+		rq = (struct ld_trace_request){.model_dir = demo, .prompt = DEFAULT_PROMPT, .n_generate = 3,
+		                               .only = only, .lens_k = 5};
+	}
 	struct ld_trace tr;
 	rc = ld_cli_trace_run(&rq, &tr);
 	if (rc == 0) {
@@ -263,7 +330,10 @@ int ld_cmd_lesson(int argc, char **argv)
 			rc = ld_cli_error("%s", err.msg);
 		ld_trace_free(&tr);
 	}
-	free(demo);
+	if (demo)
+		free(demo);
+	else
+		ld_cli_trace_request_free(&rq);
 	free(path);
 	return rc;
 }
