@@ -68,6 +68,16 @@
  *   pages    the weights' file is mapped with 2 MB pages where the kernel
  *            can (util.c): with 4 KB pages, the page walks for 16 GB of
  *            weights cost the 8B shape about a quarter of its speed.
+ *   blocks   GGUF's block types (Q8_0, Q4_K, Q6_K, ...; quant.h) are not
+ *            widened in registers: per chunk and column block, the chunk's
+ *            rows x kc columns (kc = 1024: whole blocks of 32 or 256) are
+ *            decoded into a per-thread f32 buffer (64 x 1024 floats, 256
+ *            KB, stays in L2), and the F32 tiles run on it while the token
+ *            blocks take turns. Decoding costs a few instructions per 8 or
+ *            16 values (quant.c's AVX2 / AVX-512 decoders, the same bits as
+ *            the portable one), paid once per call for all T tokens; in
+ *            exchange the weights stream 2-4x fewer bytes than bf16. A
+ *            row's blocks are prefetched while the row before is decoded.
  *
  * Measured with tests/bench/matmul_bench and forward_bench, bf16, 2 EPYC
  * cores (a shared VM: runs vary by 1.5x with the neighbours' load, and its
@@ -80,12 +90,14 @@
  * 0.48-0.54 s and 8B 3.0-3.3 s for a pass with the last logits only
  * (tests/bench/vs_llamacpp.sh).
  *
- * The scalar path does the same sums in plain C (a row widened block by
- * block, then one dot product per token): same results up to float
+ * The scalar path does the same sums in plain C (a row widened, or
+ * decoded, 256 columns at a time, then one dot product per token, for
+ * every type): same results up to float
  * rounding, on any CPU. No fast-math anywhere: NaN and Inf in x or W reach
  * out exactly as IEEE arithmetic says.
  */
 #include "matmul.h"
+#include "quant.h"
 
 #include <assert.h>
 #include <stdint.h>
@@ -101,11 +113,16 @@
 #endif
 
 
-/* Bytes per stored weight element: 4 for F32, 2 for BF16 and F16. */
-static size_t elem_size(enum ld_dtype dt)
+/* Bytes that n stored values of dt take: 4 each for F32, 2 for BF16 and
+ * F16; for a block type (n a whole number of blocks) its blocks' bytes. */
+static size_t stored_bytes(enum ld_dtype dt, size_t n)
 {
-	assert(dt == LD_F32 || dt == LD_BF16 || dt == LD_F16);
-	return dt == LD_F32 ? 4 : 2;
+	switch (dt) {
+	case LD_F32: return 4 * n;
+	case LD_BF16:
+	case LD_F16: return 2 * n;
+	default: return ld_dtype_bytes(dt, n);
+	}
 }
 
 /* Where logical row r is stored. */
@@ -113,12 +130,14 @@ static const unsigned char *row_ptr(const struct ld_weight *w, size_t r)
 {
 	size_t stored = w->row_map ? w->row_map[r] : r;
 	assert(stored < w->rows);
-	return (const unsigned char *)w->data + stored * w->cols * elem_size(w->dtype);
+	return (const unsigned char *)w->data + stored * stored_bytes(w->dtype, w->cols);
 }
 
-/* Widen n stored elements to f32. Reads through memcpy, so a tensor at any
- * byte offset in a file works. */
-static void widen(float *out, const unsigned char *src, enum ld_dtype dt, size_t n)
+/* Widen n stored values to f32 (a block type: n a whole number of blocks,
+ * decoded by dequant). Reads through memcpy, so a tensor at any byte
+ * offset in a file works. */
+static void widen(float *out, const unsigned char *src, enum ld_dtype dt, size_t n,
+                  ld_dequant_fn *dequant)
 {
 	uint16_t h;
 	switch (dt) {
@@ -138,24 +157,47 @@ static void widen(float *out, const unsigned char *src, enum ld_dtype dt, size_t
 		}
 		break;
 	default:
-		assert(!"ld_matmul: weight dtype must be F32, BF16 or F16");
+		assert(ld_dtype_is_quant(dt));
+		dequant(out, src, dt, n);
 	}
+}
+
+/* The block decoder that goes with kernel k (AUTO: the one ld_matmul uses). */
+static ld_dequant_fn *kernel_dequant(enum ld_kernel k)
+{
+	if (k == LD_KERNEL_AUTO)
+		k = ld_matmul_kernel();
+	return k == LD_KERNEL_AVX512 ? ld_dequant_avx512 : k == LD_KERNEL_AVX2 ? ld_dequant_avx2
+	                                                                       : ld_dequant;
+}
+
+/* A weight whose dtype is one ld_matmul reads, with whole blocks per row. */
+static int weight_ok(const struct ld_weight *w)
+{
+	if (w->dtype == LD_F32 || w->dtype == LD_BF16 || w->dtype == LD_F16)
+		return 1;
+	size_t values, bytes;
+	ld_dtype_block(w->dtype, &values, &bytes);
+	return ld_dtype_is_quant(w->dtype) && w->cols % values == 0;
 }
 
 int ld_matmul_reads(enum ld_dtype t)
 {
-	return t == LD_F32 || t == LD_BF16 || t == LD_F16;
+	return t == LD_F32 || t == LD_BF16 || t == LD_F16 || ld_dtype_is_quant(t);
 }
 
 void ld_weight_row(float *out, const struct ld_weight *w, size_t r)
 {
-	assert(r < w->rows);
-	widen(out, row_ptr(w, r), w->dtype, w->cols);
+	assert(r < w->rows && weight_ok(w));
+	widen(out, row_ptr(w, r), w->dtype, w->cols,
+	      ld_dtype_is_quant(w->dtype) ? kernel_dequant(LD_KERNEL_AUTO) : ld_dequant);
 }
 
 /* ---- portable path ------------------------------------------------------ */
 
-enum { SCALAR_BLOCK = 256 }; /* columns of a row widened at a time (1 KB) */
+/* Columns of a row widened at a time (1 KB of floats): a multiple of every
+ * block type's block, so a block is never split. */
+enum { SCALAR_BLOCK = 256 };
 
 /* sum a[i] * b[i] over n, in 8 interleaved partial sums as the SIMD
  * kernels keep lanes: a long sum in one float loses digits the float64
@@ -183,12 +225,11 @@ static void matmul_scalar(float *out, const float *x, const struct ld_weight *w,
 	for (size_t r = 0; r < rows; r++) {
 		float wbuf[SCALAR_BLOCK];
 		const unsigned char *row = row_ptr(w, r);
-		const size_t esz = elem_size(w->dtype);
 		for (size_t t = 0; t < T; t++)
 			out[t * rows + r] = 0.0f;
 		for (size_t k0 = 0; k0 < cols; k0 += SCALAR_BLOCK) {
 			size_t n = cols - k0 < SCALAR_BLOCK ? cols - k0 : SCALAR_BLOCK;
-			widen(wbuf, row + k0 * esz, w->dtype, n);
+			widen(wbuf, row + stored_bytes(w->dtype, k0), w->dtype, n, ld_dequant);
 			for (size_t t = 0; t < T; t++)
 				out[t * rows + r] += dot(wbuf, x + t * cols + k0, n);
 		}
@@ -223,12 +264,15 @@ enum {
 	L1_X_BYTES = 24 * 1024,  /* a tile's x block (TB x kc floats) in L1 (32-48 KB) */
 	L2_W_BYTES = 128 * 1024, /* a chunk's weights in L2 (512 KB-1 MB), next to x */
 	CHUNK_MAX = 64,          /* rows per chunk at most: enough work per item */
+	QUANT_KC = 1024,         /* block types: columns decoded per row and column
+	                            block (a chunk's 64 x 1024 floats, 256 KB, in L2) */
 };
 
 /* What one tile works on. */
 struct tile {
-	const unsigned char *w[4]; /* the R stored rows (logical rows r0..r0+R) */
-	uintptr_t pf[4];           /* rows to prefetch, at their first column
+	const unsigned char *w[4]; /* the R rows (logical rows r0..r0+R), at column
+	                              k0: as stored, or decoded to f32 (block types) */
+	uintptr_t pf[4];           /* rows to prefetch, at column k0
 	                              (the next tile's: see chunk_run) */
 	const float *xb;           /* packed x of the token block (see pack_x) */
 	size_t t0;                 /* first token of the tile */
@@ -251,6 +295,7 @@ struct isa {
 	int r_few;     /* rows per tile when T <= 2 (memory bound) */
 	/* tile(dt, R, TB, a): R is r_many, r_few or 1; TB is 1..tb_max */
 	void (*tile)(enum ld_dtype dt, int R, int TB, const struct tile *a);
+	ld_dequant_fn *dequant; /* block types to f32, with the same ISA */
 };
 
 /* Token blocks as even as possible, at most tb_max: T = 17 -> 6, 6, 5.
@@ -294,7 +339,29 @@ static void prefetch_rows(uintptr_t *pf, const struct ld_weight *w, size_t r, in
 {
 	for (int i = 0; i < n; i++) {
 		size_t q = r + (size_t)i < w->rows ? r + (size_t)i : w->rows - 1;
-		pf[i] = (uintptr_t)row_ptr(w, q) + k0 * elem_size(w->dtype);
+		pf[i] = (uintptr_t)row_ptr(w, q) + stored_bytes(w->dtype, k0);
+	}
+}
+
+/* Prefetch n bytes from p into L1, a cache line at a time. */
+static void prefetch_bytes(const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i += 64)
+		_mm_prefetch((const char *)((uintptr_t)p + i), _MM_HINT_T0);
+}
+
+/* Block types: decode columns [k0, k1) of the chunk's rows [r0, r0+nr)
+ * into dq (row i at dq + i * kc), each row's blocks prefetched while the
+ * row before is decoded. */
+static void decode_chunk(const struct isa *isa, float *dq, const struct ld_weight *w,
+                         size_t r0, size_t nr, size_t k0, size_t k1, size_t kc)
+{
+	const size_t off = stored_bytes(w->dtype, k0), n = stored_bytes(w->dtype, k1 - k0);
+	prefetch_bytes(row_ptr(w, r0) + off, n);
+	for (size_t i = 0; i < nr; i++) {
+		if (i + 1 < nr)
+			prefetch_bytes(row_ptr(w, r0 + i + 1) + off, n);
+		isa->dequant(dq + i * kc, row_ptr(w, r0 + i) + off, w->dtype, k1 - k0);
 	}
 }
 
@@ -302,14 +369,16 @@ static void prefetch_rows(uintptr_t *pf, const struct ld_weight *w, size_t r, in
  * columns kc at a time and run a tile on every row group of the chunk: the
  * x block (tb tokens x kc columns) stays in L1 while the chunk's weights
  * pass through it; the chunk's weights stay in L2 for the next token block.
- * Then add the leftover columns one by one. */
+ * Then add the leftover columns one by one. A block type's column block is
+ * first decoded into dq (nr x kc floats), and F32 tiles run on that. */
 static void chunk_run(const struct isa *isa, float *out, const float *x, const float *xp,
-                      float *part, const struct ld_weight *w, size_t T,
+                      float *part, float *dq, const struct ld_weight *w, size_t T,
                       size_t r0, size_t nr, size_t kc, int R)
 {
 	const size_t rows = w->rows, cols = w->cols, colsg = cols - cols % isa->group;
-	const size_t esz = elem_size(w->dtype);
 	const size_t nblk = token_blocks(T, isa->tb_max);
+	const int quant = ld_dtype_is_quant(w->dtype);
+	const enum ld_dtype tile_dt = quant ? LD_F32 : w->dtype;
 	struct tile a = {.out = out, .ldo = rows, .part_ld = T};
 
 	for (size_t k0 = 0; k0 < colsg; k0 += kc) {
@@ -317,6 +386,8 @@ static void chunk_run(const struct isa *isa, float *out, const float *x, const f
 		a.k1 = colsg - k0 < kc ? colsg : k0 + kc;
 		a.first = k0 == 0;
 		a.last = a.k1 == colsg;
+		if (quant)
+			decode_chunk(isa, dq, w, r0, nr, k0, a.k1, kc);
 		for (size_t b = 0, t0 = 0; b < nblk; b++) {
 			size_t tb = T / nblk + (b < T % nblk);
 			a.t0 = t0;
@@ -324,7 +395,8 @@ static void chunk_run(const struct isa *isa, float *out, const float *x, const f
 			for (size_t r = r0; r < r0 + nr;) {
 				int rr = r0 + nr - r >= (size_t)R ? R : 1; /* leftovers: one by one */
 				for (int i = 0; i < rr; i++)
-					a.w[i] = row_ptr(w, r + i);
+					a.w[i] = quant ? (const unsigned char *)(dq + (r - r0 + (size_t)i) * kc)
+					               : row_ptr(w, r + i) + stored_bytes(w->dtype, k0);
 				a.r0 = r;
 				a.part = part ? part + ((r - r0) * T + t0) * isa->lanes : NULL;
 				/* The first turn prefetches the next row group, or after
@@ -334,7 +406,10 @@ static void chunk_run(const struct isa *isa, float *out, const float *x, const f
 				 * and the hardware's prefetcher brings them into L1; a
 				 * prefetch there would only push x out of L1, so they
 				 * "prefetch" the rows they are reading (a no-op). */
-				if (b > 0)
+				if (quant) /* decode_chunk brought them; the tile reads dq */
+					for (int i = 0; i < rr; i++)
+						a.pf[i] = (uintptr_t)a.w[i];
+				else if (b > 0)
 					prefetch_rows(a.pf, w, r, rr, k0);
 				else if (r + (size_t)rr < r0 + nr)
 					prefetch_rows(a.pf, w, r + (size_t)rr, rr, k0);
@@ -342,7 +417,7 @@ static void chunk_run(const struct isa *isa, float *out, const float *x, const f
 					prefetch_rows(a.pf, w, r0, rr, a.k1);
 				else
 					prefetch_rows(a.pf, w, r0 + nr, rr, 0);
-				isa->tile(w->dtype, rr, (int)tb, &a);
+				isa->tile(tile_dt, rr, (int)tb, &a);
 				r += (size_t)rr;
 			}
 			t0 += tb;
@@ -353,7 +428,8 @@ static void chunk_run(const struct isa *isa, float *out, const float *x, const f
 		return; /* no tail (cols == 0 still has to write zeros) */
 	float wt[32];
 	for (size_t r = r0; r < r0 + nr; r++) {
-		widen(wt, row_ptr(w, r) + colsg * esz, w->dtype, cols - colsg);
+		widen(wt, row_ptr(w, r) + stored_bytes(w->dtype, colsg), w->dtype, cols - colsg,
+		      isa->dequant);
 		for (size_t t = 0; t < T; t++) {
 			float s = colsg ? out[t * rows + r] : 0.0f;
 			for (size_t c = colsg; c < cols; c++)
@@ -368,7 +444,7 @@ static int matmul_blocked(const struct isa *isa, float *out, const float *x,
                           const struct ld_weight *w, size_t T)
 {
 	const size_t rows = w->rows, cols = w->cols, colsg = cols - cols % isa->group;
-	const size_t esz = elem_size(w->dtype);
+	const int quant = ld_dtype_is_quant(w->dtype);
 	float *xp = NULL;
 	if (colsg) {
 		size_t bytes = (T * colsg * sizeof(float) + 63) & ~(size_t)63;
@@ -384,11 +460,21 @@ static int matmul_blocked(const struct isa *isa, float *out, const float *x,
 	size_t kc = L1_X_BYTES / (tb_max * sizeof(float)) & ~(size_t)63;
 	if (kc < 64)
 		kc = 64;
+	/* A block type decodes kc columns of a chunk's rows at a time: at most
+	 * QUANT_KC, and whole blocks (a multiple of 256 for the K types, of 32
+	 * for the others; the block sizes are powers of two). */
+	size_t qvalues = 1, qbytes;
+	if (quant) {
+		ld_dtype_block(w->dtype, &qvalues, &qbytes);
+		kc = kc < QUANT_KC ? kc : QUANT_KC;
+		kc = kc < qvalues ? qvalues : kc & ~(qvalues - 1);
+	}
 	const int R = T <= 2 ? isa->r_few : isa->r_many;
 	/* Chunk: as many rows as fit their kc columns in the L2 budget, a
-	 * multiple of 4, 4..64 (T = 17 and 2048..14336 columns: 64). */
+	 * multiple of 4, 4..64 (T = 17 and 2048..14336 columns: 64). A block
+	 * type's chunk is its decoded f32 rows: 64 x QUANT_KC floats. */
 	const size_t kcols = cols < kc ? cols : kc;
-	size_t chunk = cols ? L2_W_BYTES / (kcols * esz) & ~(size_t)3 : 64;
+	size_t chunk = cols && !quant ? L2_W_BYTES / stored_bytes(w->dtype, kcols) & ~(size_t)3 : 64;
 	if (chunk < 4)
 		chunk = 4;
 	if (chunk > CHUNK_MAX)
@@ -399,13 +485,20 @@ static int matmul_blocked(const struct isa *isa, float *out, const float *x,
 	 * accumulators between them (chunk rows x T tokens x lanes floats), so
 	 * their lanes are summed once, after the last block. */
 	const size_t nth = (size_t)max_threads(), part_floats = chunk * T * isa->lanes;
-	float *part = NULL;
+	float *part = NULL, *dq = NULL;
 	if (colsg > kc) {
 		if (T > SIZE_MAX / 4 / 16 / CHUNK_MAX / nth ||
 		    !(part = aligned_alloc(64, nth * part_floats * sizeof(float)))) {
 			free(xp);
 			return 0;
 		}
+	}
+	/* Block types: each thread's decoded rows (chunk x kc floats). */
+	const size_t dq_floats = chunk * kc;
+	if (quant && !(dq = aligned_alloc(64, nth * dq_floats * sizeof(float)))) {
+		free(part);
+		free(xp);
+		return 0;
 	}
 
 	/* Many tokens: chunks handed out one at a time (dynamic), so that a
@@ -417,8 +510,10 @@ static int matmul_blocked(const struct isa *isa, float *out, const float *x,
 #pragma omp parallel for schedule(dynamic, per_grab)
 #endif
 	for (size_t c = 0; c < nchunks; c++)
-		chunk_run(isa, out, x, xp, part ? part + thread_num() * part_floats : NULL, w, T,
-		          c * chunk, rows - c * chunk < chunk ? rows - c * chunk : chunk, kc, R);
+		chunk_run(isa, out, x, xp, part ? part + thread_num() * part_floats : NULL,
+		          dq ? dq + thread_num() * dq_floats : NULL, w, T, c * chunk,
+		          rows - c * chunk < chunk ? rows - c * chunk : chunk, kc, R);
+	free(dq);
 	free(part);
 	free(xp);
 	return 1;
@@ -546,7 +641,7 @@ AVX2_INLINE void tile_kernel(enum ld_dtype dt, int R, int TB, const struct tile 
 	/* Start from zero, or from where the previous column block left off. */
 #pragma GCC unroll 4
 	for (int r = 0; r < R; r++) {
-		w[r] = a->w[r] + a->k0 * esz;
+		w[r] = a->w[r];
 #pragma GCC unroll 8
 		for (int t = 0; t < TB; t++)
 			acc[r][t] = a->first ? _mm256_setzero_ps()
@@ -623,6 +718,7 @@ static void tile_avx2(enum ld_dtype dt, int R, int TB, const struct tile *a)
 
 static const struct isa isa_avx2 = {
 	.group = 16, .lanes = 8, .tb_max = 6, .r_many = 2, .r_few = 4, .tile = tile_avx2,
+	.dequant = ld_dequant_avx2,
 };
 
 /* ---- AVX-512F tiles ------------------------------------------------------
@@ -717,7 +813,7 @@ AVX512_INLINE void z_kernel(enum ld_dtype dt, int R, int TB, const struct tile *
 
 #pragma GCC unroll 4
 	for (int r = 0; r < R; r++) {
-		w[r] = a->w[r] + a->k0 * esz;
+		w[r] = a->w[r];
 #pragma GCC unroll 8
 		for (int t = 0; t < TB; t++)
 			acc[r][t] = a->first ? _mm512_setzero_ps()
@@ -774,6 +870,7 @@ static void tile_avx512(enum ld_dtype dt, int R, int TB, const struct tile *a)
 
 static const struct isa isa_avx512 = {
 	.group = 32, .lanes = 16, .tb_max = 6, .r_many = 4, .r_few = 4, .tile = tile_avx512,
+	.dequant = ld_dequant_avx512,
 };
 
 /* Asked of the CPU on every call: cheap, and no global state. AVX2, FMA
@@ -850,7 +947,7 @@ void ld_matmul_with(float *out, const float *x, const struct ld_weight *w, size_
                     enum ld_kernel k)
 {
 	assert(out && w && (x || T == 0) && (w->data || w->rows * w->cols == 0));
-	assert(w->dtype == LD_F32 || w->dtype == LD_BF16 || w->dtype == LD_F16);
+	assert(weight_ok(w));
 	if (T == 0 || w->rows == 0)
 		return;
 	if (k == LD_KERNEL_AUTO)

@@ -16,8 +16,12 @@
 
 /* A weight matrix viewed in place: never copied, never converted whole. */
 struct ld_weight {
-	const void *data;        /* rows*cols elements of dtype, row-major */
-	enum ld_dtype dtype;     /* LD_F32, LD_BF16 or LD_F16 */
+	const void *data;        /* rows*cols elements of dtype, row-major; a block
+	                            type's row is cols/block blocks,
+	                            ld_dtype_bytes(dtype, cols) bytes */
+	enum ld_dtype dtype;     /* LD_F32, LD_BF16, LD_F16, or a GGUF block type
+	                            (LD_Q8_0 .. LD_Q6_K; cols a whole number of
+	                            blocks) */
 	size_t rows, cols;       /* [out_features, in_features] */
 	const uint32_t *row_map; /* NULL, or: logical row r is stored row row_map[r]
 	                            (how HF's q/k row permutation is undone) */
@@ -52,10 +56,12 @@ const char *ld_kernel_name(enum ld_kernel k);
 void ld_matmul_with(float *out, const float *x, const struct ld_weight *w, size_t T,
                     enum ld_kernel k);
 
-/* 1 if ld_matmul and ld_weight_row take weights stored as t. */
+/* 1 if ld_matmul and ld_weight_row take weights stored as t: F32, BF16,
+ * F16 and GGUF's block types (rows a whole number of blocks). */
 int ld_matmul_reads(enum ld_dtype t);
 
-/* Widen logical row r of W to f32: out (w->cols). The embedding lookup. */
+/* Widen (or decode) logical row r of W to f32: out (w->cols). The
+ * embedding lookup. */
 void ld_weight_row(float *out, const struct ld_weight *w, size_t r);
 
 #endif

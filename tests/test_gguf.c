@@ -366,6 +366,17 @@ static void check_golden(const char *type)
 GOLDEN(f32)
 GOLDEN(f16)
 GOLDEN(bf16)
+GOLDEN(q8_0)
+GOLDEN(q4_0)
+GOLDEN(q4_1)
+GOLDEN(q5_0)
+GOLDEN(q5_1)
+GOLDEN(q2_k)
+GOLDEN(q3_k)
+GOLDEN(q4_k)
+GOLDEN(q5_k)
+GOLDEN(q6_k)
+GOLDEN(q4_k_m)
 
 int main(void)
 {
@@ -380,6 +391,17 @@ int main(void)
 		cmocka_unit_test(test_golden_f32),
 		cmocka_unit_test(test_golden_f16),
 		cmocka_unit_test(test_golden_bf16),
+		cmocka_unit_test(test_golden_q8_0),
+		cmocka_unit_test(test_golden_q4_0),
+		cmocka_unit_test(test_golden_q4_1),
+		cmocka_unit_test(test_golden_q5_0),
+		cmocka_unit_test(test_golden_q5_1),
+		cmocka_unit_test(test_golden_q2_k),
+		cmocka_unit_test(test_golden_q3_k),
+		cmocka_unit_test(test_golden_q4_k),
+		cmocka_unit_test(test_golden_q5_k),
+		cmocka_unit_test(test_golden_q6_k),
+		cmocka_unit_test(test_golden_q4_k_m),
 	};
 	return cmocka_run_group_tests(tests, tl_setup_tmpdir, tl_teardown_tmpdir);
 }

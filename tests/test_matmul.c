@@ -5,7 +5,9 @@
  * naive double-precision loop over the same stored weights, for F32, BF16
  * and F16, odd shapes (T not a multiple of the token block, cols not a
  * multiple of 16, rows not a multiple of the row group or chunk), unaligned
- * pointers, a row_map, and NaN/Inf propagation.
+ * pointers, a row_map, and NaN/Inf propagation; and for every GGUF block
+ * type (random valid blocks, at an odd byte offset, with a row_map), a
+ * double-precision dot of the decoded values.
  * Tolerance: |a - b| <= 1e-5 + 1e-4 * |b|.
  */
 #include <stdarg.h>
@@ -21,6 +23,7 @@
 
 #include "dtype.h"
 #include "matmul.h"
+#include "quant.h"
 
 #define ATOL 1e-5
 #define RTOL 1e-4
@@ -97,17 +100,27 @@ static float *random_x(size_t n, size_t misalign_floats)
 	return x;
 }
 
-/* out[t][r] = sum_c x[t][c] * W[row_map[r]][c] in double. */
+/* out[t][r] = sum_c x[t][c] * W[row_map[r]][c] in double; a block type's
+ * stored row is decoded by the portable decoder first. */
 static void reference(double *ref, const float *x, const struct ld_weight *w, size_t T)
 {
-	for (size_t t = 0; t < T; t++)
-		for (size_t r = 0; r < w->rows; r++) {
-			size_t sr = w->row_map ? w->row_map[r] : r;
+	const int quant = ld_dtype_is_quant(w->dtype);
+	float *row = malloc((w->cols + 1) * sizeof *row);
+	assert_non_null(row);
+	for (size_t r = 0; r < w->rows; r++) {
+		size_t sr = w->row_map ? w->row_map[r] : r;
+		if (quant)
+			ld_dequant(row, (const unsigned char *)w->data + sr * ld_dtype_bytes(w->dtype, w->cols),
+			           w->dtype, w->cols);
+		for (size_t t = 0; t < T; t++) {
 			double s = 0.0;
 			for (size_t c = 0; c < w->cols; c++)
-				s += (double)x[t * w->cols + c] * get(w, sr * w->cols + c);
+				s += (double)x[t * w->cols + c] *
+				     (quant ? (double)row[c] : get(w, sr * w->cols + c));
 			ref[t * w->rows + r] = s;
 		}
+	}
+	free(row);
 }
 
 /* Compare out with ref; non-finite reference values must be matched
@@ -274,6 +287,125 @@ static void test_nan_inf(void **state)
 	}
 }
 
+/* GGUF block types, with where each keeps its f16 scale d and its min m
+ * (-1: none), and a d that keeps values near the size of real weights
+ * (|w| up to ~0.05, as weight_init's). */
+static const struct {
+	enum ld_dtype t;
+	int d_at, m_at;
+	float d;
+} quant_types[] = {
+	{LD_Q8_0, 0, -1, 4e-4f},   {LD_Q4_0, 0, -1, 6e-3f},    {LD_Q4_1, 0, 2, 3e-3f},
+	{LD_Q5_0, 0, -1, 3e-3f},   {LD_Q5_1, 0, 2, 1.5e-3f},   {LD_Q2_K, 80, 82, 1e-3f},
+	{LD_Q3_K, 108, -1, 4e-4f}, {LD_Q4_K, 0, 2, 5e-5f},     {LD_Q5_K, 0, 2, 2.5e-5f},
+	{LD_Q6_K, 208, -1, 1e-5f},
+};
+enum { N_QUANT = sizeof quant_types / sizeof quant_types[0] };
+
+static void put_half(unsigned char *p, float v)
+{
+	uint16_t h = ld_f32_to_f16(v);
+	memcpy(p, &h, 2);
+}
+
+/* Random valid blocks of quant_types[q]: random bytes (every bit pattern
+ * is a valid integer field), then small random f16 scales. */
+static void quant_weight_init(struct test_weight *tw, size_t q, size_t rows, size_t cols,
+                              size_t misalign)
+{
+	size_t values, bytes;
+	ld_dtype_block(quant_types[q].t, &values, &bytes);
+	assert_true(cols % values == 0);
+	const size_t nblk = rows * cols / values;
+	tw->buf = malloc(nblk * bytes + misalign + 1);
+	assert_non_null(tw->buf);
+	tw->w = (struct ld_weight){.data = tw->buf + misalign, .dtype = quant_types[q].t,
+	                           .rows = rows, .cols = cols};
+	unsigned char *b = tw->buf + misalign;
+	for (size_t i = 0; i < nblk * bytes; i++)
+		b[i] = (unsigned char)(urand() * 128.0 + 128.0);
+	for (size_t i = 0; i < nblk; i++, b += bytes) {
+		put_half(b + quant_types[q].d_at, quant_types[q].d * (float)(1.0 + 0.5 * urand()));
+		if (quant_types[q].m_at >= 0)
+			put_half(b + quant_types[q].m_at, quant_types[q].d * (float)(2.0 * urand()));
+	}
+}
+
+/* Every block type: rows not a multiple of the row group or chunk, cols
+ * one block, a few and more than a column block (1024 decoded at a time),
+ * T around the token block, the data at an odd byte offset. */
+static void test_quant_shapes(void **state)
+{
+	(void)state;
+	static const size_t Ts[] = {1, 2, 3, 17};
+	static const size_t rowss[] = {1, 67, 130};
+	for (size_t q = 0; q < N_QUANT; q++) {
+		size_t values, bytes;
+		ld_dtype_block(quant_types[q].t, &values, &bytes);
+		const size_t colss[] = {values, values * 3, 2048 + 256};
+		for (size_t ci = 0; ci < 3; ci++)
+			for (size_t ri = 0; ri < sizeof rowss / sizeof *rowss; ri++)
+				for (size_t ti = 0; ti < sizeof Ts / sizeof *Ts; ti++) {
+					size_t T = Ts[ti], rows = rowss[ri], cols = colss[ci];
+					struct test_weight tw;
+					quant_weight_init(&tw, q, rows, cols, 1);
+					float *x = random_x(T * cols, 0);
+					run_case(&tw.w, x, T, "quant shape");
+					free(x);
+					free(tw.buf);
+				}
+	}
+}
+
+/* A row_map with block types: a 32-value type and two K types. */
+static void test_quant_row_map(void **state)
+{
+	(void)state;
+	const size_t rows = 130, cols = 1024 + 512;
+	uint32_t map[130];
+	for (size_t r = 0; r < rows; r++)
+		map[r] = (uint32_t)((r * 7 + 3) % rows);
+	for (size_t q = 0; q < N_QUANT; q++) {
+		enum ld_dtype t = quant_types[q].t;
+		if (t != LD_Q8_0 && t != LD_Q4_K && t != LD_Q6_K)
+			continue;
+		for (size_t T = 1; T <= 17; T += 16) {
+			struct test_weight tw;
+			quant_weight_init(&tw, q, rows, cols, 3);
+			tw.w.row_map = map;
+			float *x = random_x(T * cols, 0);
+			run_case(&tw.w, x, T, "quant row_map");
+			free(x);
+			free(tw.buf);
+		}
+	}
+}
+
+/* ld_weight_row decodes logical row r of a block type exactly (the
+ * portable decoder's bits), following row_map. */
+static void test_quant_weight_row(void **state)
+{
+	(void)state;
+	const size_t rows = 5, cols = 512;
+	const uint32_t map[5] = {4, 2, 0, 1, 3};
+	float row[512], want[512];
+	for (size_t q = 0; q < N_QUANT; q++)
+		for (int use_map = 0; use_map < 2; use_map++) {
+			struct test_weight tw;
+			quant_weight_init(&tw, q, rows, cols, 1);
+			tw.w.row_map = use_map ? map : NULL;
+			for (size_t r = 0; r < rows; r++) {
+				size_t sr = use_map ? map[r] : r;
+				ld_weight_row(row, &tw.w, r);
+				ld_dequant(want,
+				           (const unsigned char *)tw.w.data + sr * ld_dtype_bytes(tw.w.dtype, cols),
+				           tw.w.dtype, cols);
+				assert_memory_equal(row, want, sizeof row);
+			}
+			free(tw.buf);
+		}
+}
+
 /* cols == 0: an empty sum is 0. T == 0: nothing is written. */
 static void test_degenerate(void **state)
 {
@@ -399,6 +531,9 @@ int main(void)
 		cmocka_unit_test(test_row_map),
 		cmocka_unit_test(test_nan_inf),
 		cmocka_unit_test(test_weight_row),
+		cmocka_unit_test(test_quant_shapes),
+		cmocka_unit_test(test_quant_row_map),
+		cmocka_unit_test(test_quant_weight_row),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
