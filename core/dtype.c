@@ -43,6 +43,14 @@ enum ld_dtype ld_dtype_parse(const char *name)
 	return LD_DTYPE_INVALID;
 }
 
+enum ld_dtype ld_dtype_parse_any(const char *name)
+{
+	for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++)
+		if (strcmp(blocks[i].name, name) == 0)
+			return blocks[i].t;
+	return ld_dtype_parse(name);
+}
+
 size_t ld_dtype_size(enum ld_dtype t)
 {
 	for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; i++)

@@ -41,6 +41,9 @@ const char *ld_dtype_name(enum ld_dtype t);
 /* Parse a safetensors dtype name (F32, BF16, ...; never a block type);
  * LD_DTYPE_INVALID if unknown. */
 enum ld_dtype ld_dtype_parse(const char *name);
+/* Any name ld_dtype_name gives, block types too (trace metadata);
+ * LD_DTYPE_INVALID if unknown. */
+enum ld_dtype ld_dtype_parse_any(const char *name);
 /* Bytes per element of a plain type; 0 for invalid and for block types. */
 size_t ld_dtype_size(enum ld_dtype t);
 /* Values and bytes per block: 1 and the element size for a plain type,

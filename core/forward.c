@@ -405,7 +405,7 @@ enum ld_status ld_forward(const struct ld_model *m, const int32_t *tokens, size_
 	tr->tokens = malloc(n_tokens * sizeof *tr->tokens);
 	tr->generated = calloc((size_t)n_gen + 1, sizeof *tr->generated);
 	tr->n_tokens = tr->n_generated = 0;
-	if (!tr->tokens || !tr->generated) {
+	if (!tr->tokens || !tr->generated || ld_trace_note_weights(tr, m) != 0) {
 		run_free(&r);
 		return ld_fail(err, LD_ERR_NOMEM, "out of memory");
 	}

@@ -8,6 +8,9 @@
  *   "tokens", "generated", "token_strings"  JSON lists
  *   "vocab_strings" JSON list: the display form of every vocabulary id
  *   "prompt", "model"  strings (when known)
+ *   "weight_types"  how the model stored its matrices:
+ *                   {"embed": "Q8_0", "output": "Q6_K",
+ *                    "layers": [{"q": "Q4_K", "k": ..., "down": "Q6_K"}, ...]}
  */
 #include "trace.h"
 
@@ -18,10 +21,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model.h"
 #include "safetensors.h"
 #include "util.h"
 
 #define TRACE_FORMAT "llamadbg-trace-1"
+
+const char *const ld_wmat_name[LD_WM_N] = {"q", "k", "v", "o", "gate", "up", "down"};
 
 void ld_trace_init(struct ld_trace *tr)
 {
@@ -47,6 +53,62 @@ static void free_vocab_str(struct ld_trace *tr)
 	tr->n_vocab_str = 0;
 }
 
+int ld_trace_note_weights(struct ld_trace *tr, const struct ld_model *m)
+{
+	const size_t L = (size_t)m->cfg.n_layers;
+	enum ld_dtype *t = malloc((L ? L : 1) * LD_WM_N * sizeof *t);
+	if (!t)
+		return -1;
+	for (size_t i = 0; i < L; i++) {
+		const struct ld_layer *ly = &m->layers[i];
+		enum ld_dtype *row = t + i * LD_WM_N;
+		row[LD_WM_Q] = ly->wq.dtype;
+		row[LD_WM_K] = ly->wk.dtype;
+		row[LD_WM_V] = ly->wv.dtype;
+		row[LD_WM_O] = ly->wo.dtype;
+		row[LD_WM_GATE] = ly->w1.dtype;
+		row[LD_WM_UP] = ly->w3.dtype;
+		row[LD_WM_DOWN] = ly->w2.dtype;
+	}
+	free(tr->wtypes);
+	tr->wtypes = t;
+	tr->wtype_embed = m->tok_embeddings.dtype;
+	tr->wtype_output = m->output.data ? m->output.dtype : m->score.dtype;
+	return 0;
+}
+
+enum ld_dtype ld_trace_weight_type(const struct ld_trace *tr, const struct ld_tensor *t,
+                                   const char **which)
+{
+	int mat = -1;
+	*which = NULL;
+	switch (t->point) {
+	case LD_PT_EMBED:
+		*which = "token embedding";
+		return tr->wtype_embed;
+	case LD_PT_LOGITS:
+	case LD_PT_SCORE:
+	case LD_PT_LENS_IDS:
+	case LD_PT_LENS_PROBS:
+	case LD_PT_LENS_MID_IDS:
+	case LD_PT_LENS_MID_PROBS:
+		*which = "output";
+		return tr->wtype_output;
+	case LD_PT_Q: mat = LD_WM_Q; *which = "wq"; break;
+	case LD_PT_K: mat = LD_WM_K; *which = "wk"; break;
+	case LD_PT_V: mat = LD_WM_V; *which = "wv"; break;
+	case LD_PT_ATTN_OUT: mat = LD_WM_O; *which = "wo"; break;
+	case LD_PT_FFN_GATE: mat = LD_WM_GATE; *which = "w1"; break;
+	case LD_PT_FFN_UP: mat = LD_WM_UP; *which = "w3"; break;
+	case LD_PT_FFN_OUT: mat = LD_WM_DOWN; *which = "w2"; break;
+	default:
+		return LD_DTYPE_INVALID;
+	}
+	if (!tr->wtypes || t->layer < 0 || t->layer >= tr->cfg.n_layers)
+		return LD_DTYPE_INVALID;
+	return tr->wtypes[(size_t)t->layer * LD_WM_N + (size_t)mat];
+}
+
 const char *ld_trace_vocab_str(const struct ld_trace *tr, long id)
 {
 	if (!tr->vocab_str || id < 0 || (size_t)id >= tr->n_vocab_str)
@@ -69,6 +131,7 @@ void ld_trace_free(struct ld_trace *tr)
 	for (size_t i = 0; i < tr->n_patches; i++)
 		free(tr->patches[i]);
 	free(tr->patches);
+	free(tr->wtypes);
 	ld_unmap_file(tr->map, tr->map_len);
 	memset(tr, 0, sizeof *tr);
 }
@@ -272,6 +335,51 @@ static char *dump_new(json_t *v)
 	return s;
 }
 
+/* The "weight_types" metadata (see the top of this file). */
+static json_t *weight_types_json(const struct ld_trace *tr)
+{
+	json_t *layers = json_array();
+	for (int i = 0; i < tr->cfg.n_layers; i++) {
+		json_t *o = json_object();
+		for (int k = 0; k < LD_WM_N; k++)
+			json_object_set_new(o, ld_wmat_name[k],
+			                    json_string(ld_dtype_name(tr->wtypes[(size_t)i * LD_WM_N + (size_t)k])));
+		json_array_append_new(layers, o);
+	}
+	return json_pack("{s:s, s:s, s:o}", "embed", ld_dtype_name(tr->wtype_embed), "output",
+	                 ld_dtype_name(tr->wtype_output), "layers", layers);
+}
+
+/* Read "weight_types" back: every name a known type, one entry per layer
+ * of the config; 0, or -1 when it is not that. */
+static int parse_weight_types(struct ld_trace *tr, const char *text)
+{
+	json_t *o = json_loads(text, 0, NULL);
+	json_t *layers = json_object_get(o, "layers");
+	const size_t L = tr->cfg.n_layers > 0 ? (size_t)tr->cfg.n_layers : 0;
+	int ok = json_is_object(o) && json_is_array(layers) && json_array_size(layers) == L;
+	enum ld_dtype *t = ok ? malloc((L ? L : 1) * LD_WM_N * sizeof *t) : NULL;
+	ok = ok && t;
+	for (size_t i = 0; ok && i < L; i++)
+		for (int k = 0; ok && k < LD_WM_N; k++) {
+			const char *name = json_string_value(json_object_get(json_array_get(layers, i), ld_wmat_name[k]));
+			t[i * LD_WM_N + (size_t)k] = name ? ld_dtype_parse_any(name) : LD_DTYPE_INVALID;
+			ok = t[i * LD_WM_N + (size_t)k] != LD_DTYPE_INVALID;
+		}
+	const char *e = json_string_value(json_object_get(o, "embed"));
+	const char *out = json_string_value(json_object_get(o, "output"));
+	tr->wtype_embed = e ? ld_dtype_parse_any(e) : LD_DTYPE_INVALID;
+	tr->wtype_output = out ? ld_dtype_parse_any(out) : LD_DTYPE_INVALID;
+	ok = ok && tr->wtype_embed != LD_DTYPE_INVALID && tr->wtype_output != LD_DTYPE_INVALID;
+	json_decref(o);
+	if (!ok) {
+		free(t);
+		return -1;
+	}
+	tr->wtypes = t;
+	return 0;
+}
+
 enum ld_status ld_trace_save(const struct ld_trace *tr, const char *path, int force, struct ld_err *err)
 {
 	enum ld_status st = LD_OK;
@@ -319,6 +427,8 @@ enum ld_status ld_trace_save(const struct ld_trace *tr, const char *path, int fo
 	}
 	if (tr->model_path)
 		keys[n_meta] = "model", vals[n_meta++] = strdup(tr->model_path);
+	if (tr->wtypes)
+		keys[n_meta] = "weight_types", vals[n_meta++] = dump_new(weight_types_json(tr));
 	for (size_t i = 0; i < n_meta; i++)
 		if (!vals[i]) {
 			st = ld_fail(err, LD_ERR_NOMEM, "%s: out of memory", path);
@@ -472,6 +582,12 @@ enum ld_status ld_trace_open(struct ld_trace *tr, const char *path, struct ld_er
 			st = ld_fail(err, LD_ERR_FORMAT, "%s: metadata \"patches\" is not a list of strings", path);
 			goto out;
 		}
+	}
+	const char *wt = ld_st_meta(&f, "weight_types");
+	if (wt && parse_weight_types(tr, wt) != 0) {
+		st = ld_fail(err, LD_ERR_FORMAT,
+		             "%s: metadata \"weight_types\" is not a type for each matrix of each layer", path);
+		goto out;
 	}
 	const char *ts = ld_st_meta(&f, "token_strings");
 	strs = ts ? json_loads(ts, 0, NULL) : NULL;

@@ -18,6 +18,11 @@
 
 #define LD_MAX_DIMS 4
 
+/* A layer's weight matrices, in forward order; ld_wmat_name gives the
+ * names the trace metadata and `ls` use ("q", "k", ..., "down"). */
+enum ld_wmat { LD_WM_Q, LD_WM_K, LD_WM_V, LD_WM_O, LD_WM_GATE, LD_WM_UP, LD_WM_DOWN, LD_WM_N };
+extern const char *const ld_wmat_name[LD_WM_N];
+
 struct ld_tensor {
 	char name[96];          /* concrete name, e.g. "layers.3.scores", "step.1.logits" */
 	enum ld_point point;    /* its catalogue entry (trace_points.h) */
@@ -55,6 +60,11 @@ struct ld_trace {
 	char **patches;         /* what was patched, e.g. "layers.1.attn[:,2,:] = zeros (--ablate
 	                           layers.1.head.2)" (patch.h); n_patches of them */
 	size_t n_patches;
+	enum ld_dtype *wtypes;  /* how the model stored each layer's matrices: n_layers
+	                           x LD_WM_N (a quantized file mixes types by layer);
+	                           NULL when not known */
+	enum ld_dtype wtype_embed, wtype_output; /* the embedding table, the output layer
+	                           (LD_DTYPE_INVALID when not known) */
 	/* internal */
 	void *map;              /* mmapped file, when opened from disk */
 	size_t map_len;
@@ -74,6 +84,18 @@ int ld_trace_add_patch(struct ld_trace *tr, const char *what);
 
 /* 1 if the point with this name was patched in this trace. */
 int ld_trace_patched(const struct ld_trace *tr, const char *name);
+
+struct ld_model;
+/* Note the stored type of every weight matrix of m; 0, or -1 when out of
+ * memory. */
+int ld_trace_note_weights(struct ld_trace *tr, const struct ld_model *m);
+
+/* The stored type of the weight matrix whose product is t (q: the layer's
+ * wq, ffn_out: w2, logits and the lens: the output layer, embed: the
+ * embedding table), with the matrix's name in *which; LD_DTYPE_INVALID
+ * when t is not a matrix product or the trace does not know. */
+enum ld_dtype ld_trace_weight_type(const struct ld_trace *tr, const struct ld_tensor *t,
+                                   const char **which);
 
 /* Display form of vocabulary id, or NULL when the trace does not know it. */
 const char *ld_trace_vocab_str(const struct ld_trace *tr, long id);

@@ -339,7 +339,19 @@ static void test_save_unwritable_and_no_clobber(void **state)
 	}
 	assert_int_equal(back.cfg.dim, D);
 	assert_int_equal(back.n_tokens, 3);
+	/* How the model stored its matrices comes back too. */
+	assert_non_null(back.wtypes);
+	assert_memory_equal(back.wtypes, tr.wtypes, (size_t)tr.cfg.n_layers * LD_WM_N * sizeof *tr.wtypes);
+	assert_int_equal(back.wtype_embed, m.tok_embeddings.dtype);
+	assert_int_equal(back.wtype_output, m.output.dtype);
+	assert_int_equal(back.wtypes[LD_WM_DOWN], m.layers[0].w2.dtype);
 	ld_trace_free(&back);
+
+	/* A weight type the reader does not know is one clear line. */
+	tr.wtypes[LD_WM_V] = LD_DTYPE_INVALID; /* saved as "?" */
+	assert_int_equal(ld_trace_save(&tr, out, 1, &err), LD_OK);
+	assert_int_equal(ld_trace_open(&back, out, &err), LD_ERR_FORMAT);
+	assert_msg_has(err, "metadata \"weight_types\" is not a type for each matrix of each layer");
 	ld_trace_free(&tr);
 	ld_model_free(&m);
 }

@@ -14,7 +14,7 @@ grep -q '^layers.1.scores *head 4 x query 5 x key 5 ' "$tmp/ls" && ok "ls shows 
 grep -q '^step.1.layers.0.scores *head 4 x query 1 x key 6 ' "$tmp/ls" && ok "ls shows decode steps" || bad "ls step line"
 grep -q 'core/forward.c:[0-9]' "$tmp/ls" && ok "ls shows the source line" || bad "ls src"
 # Forward order: tokens first, logits of the prompt before step 1.
-first=$(awk 'NR>4 {print $1; exit}' "$tmp/ls")
+first=$(awk 'seen {print $1; exit} /^name  */ {seen = 1}' "$tmp/ls")
 [ "$first" = tokens ] && ok "ls starts at tokens" || bad "ls order starts with $first"
 
 mkdir "$tmp/d"

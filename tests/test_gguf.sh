@@ -37,6 +37,36 @@ text="the cat sat<|begin_of_text|> on the mat"
 	&& ok "trace from ids without a tokenizer" || bad "trace -t: $(cat "$tmp/err")"
 expect_error "text without a tokenizer" "carries no tokenizer.*-t" "$bin" trace -m $g/tiny-bf16.gguf -p hi -o "$tmp/e.st"
 
+# A quantized file: every matrix in its stored type, shown by ls and the
+# viewer (the K-type file falls back to Q5_0/Q8_0 where rows are short).
+"$bin" trace -m $g/tiny-q4_k_m.gguf -t 1,17,42,5 -o "$tmp/q.st" >/dev/null 2>"$tmp/err" || bad "trace q4_k_m: $(cat "$tmp/err")"
+"$bin" ls "$tmp/q.st" >"$tmp/ls" 2>&1
+grep -q '^weights: embed Q4_K, output Q6_K$' "$tmp/ls" &&
+	grep -q '^  layer 0: q Q4_K k Q4_K v Q6_K o Q5_0 gate Q4_K up Q4_K down Q8_0$' "$tmp/ls" \
+	&& ok "ls: the weight type of each layer's matrices" || bad "ls weights: $(sed -n 1,5p "$tmp/ls")"
+"$bin" ls "$tmp/c.st" | grep -q '^weights: BF16, every matrix$' && ok "ls: one type for every matrix" \
+	|| bad "ls bf16 weights: $("$bin" ls "$tmp/c.st" | sed -n 1,4p)"
+if command -v tmux >/dev/null 2>&1; then
+	sess=llg$$
+	tmux new-session -d -s "$sess" -x 120 -y 30 "\"$bin\" view \"$tmp/q.st\"; sleep 60"
+	seen=no
+	for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+		sleep 0.2
+		if tmux capture-pane -p -t "$sess" | grep -q 'layers.0.attn_norm'; then seen=yes; break; fi
+	done
+	tmux send-keys -t "$sess" g
+	tmux send-keys -t "$sess" -l "layers.0.v"
+	tmux send-keys -t "$sess" Enter
+	seen=no
+	for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+		sleep 0.2
+		if tmux capture-pane -p -t "$sess" | grep -q 'float32  wv Q6_K  core/forward.c'; then seen=yes; break; fi
+	done
+	[ $seen = yes ] && ok "view: the header names the matrix's stored type" \
+		|| bad "view header: $(tmux capture-pane -p -t "$sess" | sed -n 1,4p)"
+	tmux kill-session -t "$sess" 2>/dev/null
+fi
+
 # Hostile files: one line, naming the file, exit non-zero.
 while read -r file says; do
 	expect_error "info $file" "$g/$file: .*$says" "$bin" info "$g/$file"

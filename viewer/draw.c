@@ -467,9 +467,16 @@ static void draw_header(WINDOW *w, const struct vw_state *s, const struct ld_tra
 	char shape[160];
 	ld_tensor_shape_str(t, shape, sizeof shape);
 	used = put(w, 1, x, pw, A_NORMAL, shape);
+	/* the dtype, the stored type of the matrix that made it (a quantized
+	 * model's differ by layer), the source line */
+	const char *mat;
+	enum ld_dtype wt = ld_trace_weight_type(tr, t, &mat);
+	char from[48] = "";
+	if (wt != LD_DTYPE_INVALID)
+		snprintf(from, sizeof from, "  %s %s", mat, ld_dtype_name(wt));
 	if (used + 2 < pw)
-		putf(w, 1, x + used + 2, pw - used - 2, role(ui, VW_C_LABEL), "%s  %s",
-		     t->dtype == LD_I32 ? "int32" : "float32", t->src[0] ? t->src : "");
+		putf(w, 1, x + used + 2, pw - used - 2, role(ui, VW_C_LABEL), "%s%s  %s",
+		     t->dtype == LD_I32 ? "int32" : "float32", from, t->src[0] ? t->src : "");
 
 	const struct ld_stats *st = vw_stats_of(s, target);
 	if (st) {

@@ -530,6 +530,35 @@ static int open_trace(const char *path, struct ld_trace *tr)
 	return 0;
 }
 
+/* "weights: ..." lines: how the model stored its matrices, consecutive
+ * layers with the same types on one line. */
+static void print_weight_types(const struct ld_trace *tr)
+{
+	if (!tr->wtypes)
+		return;
+	const size_t L = (size_t)tr->cfg.n_layers, n = L * LD_WM_N;
+	int same = 1;
+	for (size_t i = 0; i < n; i++)
+		same = same && tr->wtypes[i] == tr->wtype_embed;
+	if (same && tr->wtype_output == tr->wtype_embed) {
+		printf("\nweights: %s, every matrix", ld_dtype_name(tr->wtype_embed));
+		return;
+	}
+	printf("\nweights: embed %s, output %s", ld_dtype_name(tr->wtype_embed),
+	       ld_dtype_name(tr->wtype_output));
+	for (size_t a = 0, b; a < L; a = b) {
+		const enum ld_dtype *row = tr->wtypes + a * LD_WM_N;
+		for (b = a + 1; b < L && memcmp(tr->wtypes + b * LD_WM_N, row, LD_WM_N * sizeof *row) == 0; b++)
+			;
+		if (b - a == 1)
+			printf("\n  layer %zu:", a);
+		else
+			printf("\n  layers %zu-%zu:", a, b - 1);
+		for (int k = 0; k < LD_WM_N; k++)
+			printf(" %s %s", ld_wmat_name[k], ld_dtype_name(row[k]));
+	}
+}
+
 int ld_cmd_ls(int argc, char **argv)
 {
 	int first, rc = ld_cli_positional(argc, argv, "usage: llamadbg ls TRACE_FILE\n", NULL, 1, 1, &first);
@@ -555,6 +584,7 @@ int ld_cmd_ls(int argc, char **argv)
 	}
 	for (size_t i = 0; i < tr.n_patches; i++)
 		printf("\npatched: %s", tr.patches[i]);
+	print_weight_types(&tr);
 	printf("\n%-28s %-34s %12s %12s %12s %12s %5s %5s  %s\n", "name", "shape", "min", "max", "mean",
 	       "std", "nan", "inf", "src");
 	for (size_t i = 0; i < tr.n; i++) {
