@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "util.h"
@@ -32,6 +33,7 @@ static const struct {
 	[LS_CK_WEIGHT_SHAPE] = {"weight_shape", 1, "weight_shape NAME: rows x columns of a weight"},
 	[LS_CK_FFN_HIDDEN] = {"ffn_hidden", 2, "ffn_hidden MULTIPLE_OF MULTIPLIER: Meta's FFN width"},
 	[LS_CK_ROPE_PAIRS] = {"rope_pairs", 0, "rope_pairs: rotated pairs in one head"},
+	[LS_CK_WEIGHT_TYPE] = {"weight_type", 1, "weight_type NAME: how the model stored a matrix, e.g. Q5_0"},
 };
 
 const char *ls_check_name(enum ls_check_kind k)
@@ -87,6 +89,35 @@ static int weight_shape(const struct ld_config *c, const char *name, long *rows,
 				*rows = w[i].r;
 				*cols = w[i].c;
 			}
+			return 1;
+		}
+	return 0;
+}
+
+/* A weight matrix by Meta name, for weight_type: tok_embeddings, output,
+ * or layers.I.wq ... layers.I.w3. *layer is -1 outside the layers; *which
+ * the matrix of a layer (w1 is the gate, w3 the up projection, w2 down). */
+static int weight_ref(const char *name, long *layer, enum ld_wmat *which)
+{
+	static const char *const meta[LD_WM_N] = {
+		[LD_WM_Q] = "wq",    [LD_WM_K] = "wk",  [LD_WM_V] = "wv",    [LD_WM_O] = "wo",
+		[LD_WM_GATE] = "w1", [LD_WM_UP] = "w3", [LD_WM_DOWN] = "w2",
+	};
+	*layer = -1;
+	*which = LD_WM_N;
+	if (strcmp(name, "tok_embeddings") == 0 || strcmp(name, "output") == 0)
+		return 1;
+	if (strncmp(name, "layers.", 7) != 0 || !isdigit((unsigned char)name[7]))
+		return 0;
+	char *end;
+	errno = 0;
+	long i = strtol(name + 7, &end, 10);
+	if (errno || i > 1000000 || *end != '.')
+		return 0;
+	for (int k = 0; k < LD_WM_N; k++)
+		if (strcmp(end + 1, meta[k]) == 0) {
+			*layer = i;
+			*which = (enum ld_wmat)k;
 			return 1;
 		}
 	return 0;
@@ -277,6 +308,17 @@ static int parse_check(struct ls_check *c, char *rest, char *why, size_t wsize)
 			return -1;
 		}
 		break;
+	case LS_CK_WEIGHT_TYPE: {
+		enum ld_wmat which;
+		if (!weight_ref(c->arg[0], &v, &which)) {
+			snprintf(why, wsize,
+			         "@check weight_type: unknown weight \"%s\" (tok_embeddings, output, "
+			         "layers.I.wq wk wv wo w1 w2 w3)",
+			         c->arg[0]);
+			return -1;
+		}
+		break;
+	}
 	case LS_CK_FFN_HIDDEN:
 		d = strtod(c->arg[1], &end);
 		if (parse_long(c->arg[0], &v) != 0 || v < 1 || v > (1 << 20) || *end || end == c->arg[1] ||
@@ -401,9 +443,19 @@ enum ld_status ls_parse(struct ls_lesson *L, const char *path, const char *text,
 			} else if (strncmp(p, "summary:", 8) == 0 && !L->summary) {
 				rest = p + 8;
 				L->summary = dup_trim(rest);
+			} else if (strncmp(p, "model:", 6) == 0 && !L->model) {
+				/* a model of the source tree: relative, and inside it */
+				L->model = dup_trim(p + 6);
+				if (L->model && (!L->model[0] || L->model[0] == '/' || strstr(L->model, ".."))) {
+					st = line_fail(err, path, lineno,
+					               "model: wants a path inside the source tree, e.g. "
+					               "data/demo/model-q4_k_m.gguf (no leading '/', no \"..\")");
+					goto out;
+				}
 			} else {
 				snprintf(why, sizeof why,
-				         "expected \"title: ...\", \"summary: ...\" or a step (\"== Title\"), found \"%.60s\"",
+				         "expected \"title: ...\", \"summary: ...\", \"model: ...\" or a step (\"== "
+				         "Title\"), found \"%.60s\"",
 				         p);
 				st = line_fail(err, path, lineno, why);
 				goto out;
@@ -539,6 +591,7 @@ void ls_free(struct ls_lesson *L)
 	free(L->name);
 	free(L->title);
 	free(L->summary);
+	free(L->model);
 	memset(L, 0, sizeof *L);
 }
 
@@ -766,6 +819,26 @@ enum ld_status ls_expect(const struct ls_lesson *L, const struct ls_check *c, co
 		e->real = ((const float *)t->data)[pos];
 		snprintf(e->show, sizeof e->show, "%.4g", e->real);
 		return LD_OK;
+	case LS_CK_WEIGHT_TYPE: {
+		long layer;
+		enum ld_wmat which;
+		enum ld_dtype dt;
+		weight_ref(c->arg[0], &layer, &which);
+		if (layer < 0)
+			dt = strcmp(c->arg[0], "output") == 0 ? tr->wtype_output : tr->wtype_embed;
+		else if (layer >= cfg->n_layers)
+			return ld_fail(err, LD_ERR_FORMAT, "%s:%d: %s: the model has %d layers", L->path, line,
+			               c->arg[0], cfg->n_layers);
+		else
+			dt = tr->wtypes ? tr->wtypes[(size_t)layer * LD_WM_N + which] : LD_DTYPE_INVALID;
+		if (dt == LD_DTYPE_INVALID)
+			return ld_fail(err, LD_ERR_FORMAT, "%s:%d: the trace does not say how %s was stored",
+			               L->path, line, c->arg[0]);
+		e->type = LS_ANS_WORD;
+		snprintf(e->text, sizeof e->text, "%s", ld_dtype_name(dt));
+		snprintf(e->show, sizeof e->show, "%s", e->text);
+		return LD_OK;
+	}
 	case LS_CK_NONE:
 	case LS_CK_COUNT:
 		break;
@@ -929,6 +1002,8 @@ int ls_answer_ok(const struct ls_expect *e, const char *typed)
 		strip(u, b, sizeof b);
 		return b[0] && strcmp(a, b) == 0;
 	}
+	case LS_ANS_WORD:
+		return e->text[0] && strcasecmp(a, e->text) == 0;
 	}
 	return 0;
 }

@@ -38,6 +38,7 @@ enum ls_check_kind {
 	LS_CK_WEIGHT_SHAPE, /* weight_shape NAME           -> "out x in" of a weight matrix */
 	LS_CK_FFN_HIDDEN,   /* ffn_hidden MULTIPLE_OF MULT -> Meta's FFN width for this dim */
 	LS_CK_ROPE_PAIRS,   /* rope_pairs                  -> rotated pairs per head */
+	LS_CK_WEIGHT_TYPE,  /* weight_type NAME            -> how the model stored a matrix: "Q5_0" */
 	LS_CK_COUNT
 };
 
@@ -72,6 +73,8 @@ struct ls_lesson {
 	char *path;                /* as given, used in every error */
 	char *name;                /* file name without directory and ".txt", e.g. "01-glance" */
 	char *title, *summary;
+	char *model;               /* "model: PATH" (relative to the source tree, e.g.
+	                              data/demo/model-q4_k_m.gguf), NULL: the demo model */
 	struct ls_step *steps;
 	size_t n_steps;
 };
@@ -89,11 +92,11 @@ enum ld_status ls_validate(const struct ls_lesson *L, const struct ld_trace *tr,
 
 /* A computed answer. */
 struct ls_expect {
-	enum { LS_ANS_INTS, LS_ANS_REAL, LS_ANS_TOKEN } type;
+	enum { LS_ANS_INTS, LS_ANS_REAL, LS_ANS_TOKEN, LS_ANS_WORD } type;
 	long ints[LD_MAX_DIMS + 1]; /* INTS: the numbers; TOKEN: ints[0] the id or position */
 	int n;
 	double real;                /* REAL */
-	char text[96];              /* TOKEN: the token's text, "" if unknown */
+	char text[96];              /* TOKEN: the token's text, "" if unknown; WORD: the word */
 	char show[160];             /* the answer as the runner prints it */
 };
 
@@ -104,7 +107,8 @@ enum ld_status ls_expect(const struct ls_lesson *L, const struct ls_check *c, co
 
 /* Does what the learner typed match? Numbers: the same integers in order
  * ("17x8x16", "[17, 8, 16]"); reals: within 2%; tokens: the text (spaces
- * and quotes around it ignored) or the id / position. */
+ * and quotes around it ignored) or the id / position; words: the word, in
+ * any case ("q5_0" is "Q5_0"). */
 int ls_answer_ok(const struct ls_expect *e, const char *typed);
 
 /* Name and one-line description of a check kind (for FORMAT.md and errors). */

@@ -105,6 +105,28 @@ if [ "$(cat "$tmp/exit" 2>/dev/null)" != "EXIT=0" ] || [ "$glayers" = "$layers" 
 	failed=$((failed + 1))
 	echo "FAIL: lesson -m: exit $(cat "$tmp/exit" 2>/dev/null), layers '$glayers' vs the demo's $layers"
 fi
+# A lesson with its own "model:" (lesson 17, the demo's Q4_K_M copy) opens
+# on that model without -m; the answer comes from `ls` of a trace of it.
+tmux kill-session -t "$sess" 2>/dev/null
+rm -f "$tmp/exit"
+"$bin" trace -m data/demo/model-q4_k_m.gguf -t 4096,259 -o "$tmp/q.st" >/dev/null 2>&1
+wq=$("$bin" ls "$tmp/q.st" | sed -n 's/^  layers* 0[-0-9]*: q \([A-Z0-9_]*\) .*/\1/p')
+tmux new-session -d -s "$sess" -x 150 -y 40 \
+	"env HOME='$HOME' XDG_STATE_HOME='$XDG_STATE_HOME/q' sh -c '\"$bin\" lesson 17; echo EXIT=\$? > \"$tmp/exit\"; sleep 600'"
+check "lesson 17 opens" "Quantization: the same model in fewer bits"
+check "lesson 17: the viewer names the matrix and its type" "wq $wq"
+tmux send-keys -t "$sess" Enter
+check "lesson 17 answer line" "answer> _"
+tmux send-keys -t "$sess" -l "$(echo "$wq" | tr 'A-Z' 'a-z')"
+tmux send-keys -t "$sess" Enter
+check "lesson 17: the type, in any case" "Right: $wq"
+tmux send-keys -t "$sess" q
+i=0
+while [ ! -f "$tmp/exit" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+if [ "$(cat "$tmp/exit" 2>/dev/null)" != "EXIT=0" ] || [ -z "$wq" ]; then
+	failed=$((failed + 1))
+	echo "FAIL: lesson 17: exit $(cat "$tmp/exit" 2>/dev/null), wq type '$wq'"
+fi
 if [ $failed -ne 0 ]; then
 	echo "test_lesson_tmux: $failed failed"
 	exit 1

@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <ctype.h>
 #include <curses.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,12 +17,17 @@
 
 #include "cli.h"
 #include "lesson.h"
+#include "model.h"
 #include "runner.h"
 #include "testlib.h"
 
 #define SEED "the answer to the ultimate question of life, the universe, and everything is "
 
 static struct ld_trace demo;
+/* The trace a lesson is checked on (the demo's, or that of the lesson's
+ * "model:"), and that model, loaded here, when the lesson names one. */
+static const struct ld_trace *cur = &demo;
+static const struct ld_model *cur_model;
 
 static int load_demo(void **state)
 {
@@ -41,10 +47,10 @@ static int free_demo(void **state)
 
 static const struct ld_tensor *point(const char *name)
 {
-	long i = ld_trace_find(&demo, name);
+	long i = ld_trace_find(cur, name);
 	if (i < 0)
-		fail_msg("the demo trace has no %s", name);
-	return &demo.t[i];
+		fail_msg("the trace has no %s", name);
+	return &cur->t[i];
 }
 
 static size_t pos_of(const char *arg, size_t n)
@@ -55,7 +61,7 @@ static size_t pos_of(const char *arg, size_t n)
 /* The answer to a check, worked out here from the trace (not by ls_expect). */
 static void my_answer(const struct ls_check *c, char *buf, size_t size)
 {
-	const struct ld_config *g = &demo.cfg;
+	const struct ld_config *g = &cur->cfg;
 	const struct ld_tensor *t;
 	size_t o = 0;
 	switch (c->kind) {
@@ -83,10 +89,10 @@ static void my_answer(const struct ls_check *c, char *buf, size_t size)
 		snprintf(buf, size, "%d", atoi(c->arg[0]) * g->n_kv_heads / g->n_heads);
 		return;
 	case LS_CK_N_TOKENS:
-		snprintf(buf, size, "%zu", demo.n_tokens);
+		snprintf(buf, size, "%zu", cur->n_tokens);
 		return;
 	case LS_CK_TOKEN_ID:
-		snprintf(buf, size, "%d", demo.tokens[pos_of(c->arg[0], demo.n_tokens)]);
+		snprintf(buf, size, "%d", cur->tokens[pos_of(c->arg[0], cur->n_tokens)]);
 		return;
 	case LS_CK_ROPE_PAIRS:
 		snprintf(buf, size, "%d", g->head_dim / 2);
@@ -164,6 +170,28 @@ static void my_answer(const struct ls_check *c, char *buf, size_t size)
 		snprintf(buf, size, "%ld", (h + m - 1) / m * m);
 		return;
 	}
+	case LS_CK_WEIGHT_TYPE: {
+		/* from the model as loaded, not from the trace */
+		const struct ld_model *m = cur_model;
+		if (!m)
+			fail_msg("weight_type needs the lesson's model");
+		const struct ld_weight *w = NULL;
+		int layer;
+		char mat[8];
+		if (!strcmp(c->arg[0], "tok_embeddings"))
+			w = &m->tok_embeddings;
+		else if (!strcmp(c->arg[0], "output"))
+			w = m->output.data ? &m->output : &m->tok_embeddings;
+		else if (sscanf(c->arg[0], "layers.%d.%7s", &layer, mat) == 2) {
+			const struct ld_layer *ly = &m->layers[layer];
+			w = !strcmp(mat, "wq") ? &ly->wq : !strcmp(mat, "wk") ? &ly->wk : !strcmp(mat, "wv") ? &ly->wv
+			  : !strcmp(mat, "wo") ? &ly->wo : !strcmp(mat, "w1") ? &ly->w1 : !strcmp(mat, "w3") ? &ly->w3
+			  : &ly->w2;
+		}
+		assert_non_null(w);
+		snprintf(buf, size, "%s", ld_dtype_name(w->dtype));
+		return;
+	}
 	default:
 		fail_msg("check kind %d has no independent answer in the test", c->kind);
 	}
@@ -181,7 +209,30 @@ static void every_lesson(void **state)
 		struct ls_lesson L;
 		if (ls_load(&L, paths[i], &err) != LD_OK)
 			fail_msg("%s", err.msg);
-		if (ls_validate(&L, &demo, &err) != LD_OK)
+		/* a lesson with "model:" runs on a trace of that model, traced
+		 * as `llamadbg lesson` traces it */
+		struct ld_trace own;
+		struct ld_model m;
+		char dir[256];
+		cur = &demo;
+		cur_model = NULL;
+		if (L.model) {
+			snprintf(dir, sizeof dir, "../%s", L.model);
+			const char *only[1] = {0};
+			struct ld_trace_request rq = {.model_dir = dir, .prompt = SEED, .n_generate = 3,
+			                              .only = only, .lens_k = 5};
+			if (ld_cli_trace_run(&rq, &own) != 0)
+				fail_msg("%s: cannot trace its model %s", L.path, L.model);
+			if (ld_model_load(&m, dir, &err) != LD_OK)
+				fail_msg("%s", err.msg);
+			cur = &own;
+			cur_model = &m;
+		} else {
+			if (ld_model_load(&m, "../data/demo", &err) != LD_OK)
+				fail_msg("%s", err.msg);
+			cur_model = &m;
+		}
+		if (ls_validate(&L, cur, &err) != LD_OK)
 			fail_msg("%s", err.msg);
 		for (size_t s = 0; s < L.n_steps; s++) {
 			const struct ls_check *c = &L.steps[s].check;
@@ -189,7 +240,7 @@ static void every_lesson(void **state)
 				continue;
 			struct ls_expect e;
 			char mine[128];
-			assert_int_equal(ls_expect(&L, c, &demo, &e, &err), LD_OK);
+			assert_int_equal(ls_expect(&L, c, cur, &e, &err), LD_OK);
 			my_answer(c, mine, sizeof mine);
 			if (!ls_answer_ok(&e, mine))
 				fail_msg("%s:%d: computed \"%s\", the lesson code expects %s", L.path, c->line, mine, e.show);
@@ -197,6 +248,11 @@ static void every_lesson(void **state)
 				fail_msg("%s:%d: a wrong answer was accepted", L.path, c->line);
 			checks++;
 		}
+		if (cur != &demo)
+			ld_trace_free(&own);
+		ld_model_free(&m);
+		cur = &demo;
+		cur_model = NULL;
 		ls_free(&L);
 	}
 	assert_true(checks >= 14);
@@ -228,6 +284,26 @@ static void expect_of(const char *check, struct ls_expect *e)
 	assert_int_equal(ls_parse(&L, "x.txt", txt, strlen(txt), &err), LD_OK);
 	assert_int_equal(ls_expect(&L, &L.steps[0].check, &demo, e, &err), LD_OK);
 	ls_free(&L);
+}
+
+/* weight_type: the type's name in any case, nothing else. */
+static void answer_weight_type(void **state)
+{
+	(void)state;
+	struct ls_expect e;
+	expect_of("weight_type layers.0.w2", &e);
+	assert_string_equal(e.text, ld_dtype_name(demo.wtypes[LD_WM_DOWN]));
+	char lower[32];
+	size_t k = 0;
+	for (; e.text[k] && k + 1 < sizeof lower; k++)
+		lower[k] = (char)tolower((unsigned char)e.text[k]);
+	lower[k] = '\0';
+	assert_true(ls_answer_ok(&e, lower));
+	assert_true(ls_answer_ok(&e, " \"BF16\" ") == (strcmp(e.text, "BF16") == 0));
+	assert_false(ls_answer_ok(&e, "Q4_K"));
+	assert_false(ls_answer_ok(&e, ""));
+	expect_of("weight_type output", &e);
+	assert_string_equal(e.text, ld_dtype_name(demo.wtype_output));
 }
 
 /* A number is typed as people write it: 500,000, 5e5, 8.0. */
@@ -328,6 +404,12 @@ static void bad_lessons(void **state)
 		{"title: t\nsummary: s\n== a\ntext\n@focus nosuch.point\n", "x.txt:5: @focus: \"nosuch.point\""},
 		{"title: t\nsummary: s\n", "no steps"},
 		{"title: t\nsummary: s\n== a\ntext\n@check config bogus\n@hint h\n", "x.txt:5: @check config: unknown field"},
+		{"title: t\nsummary: s\nmodel: ../etc/m.gguf\n== a\ntext\n", "x.txt:3: model: wants a path inside"},
+		{"title: t\nsummary: s\nmodel: /m.gguf\n== a\ntext\n", "x.txt:3: model: wants a path inside"},
+		{"title: t\nsummary: s\n== a\ntext\n@check weight_type layers.0.wz\n@hint h\n",
+		 "x.txt:5: @check weight_type: unknown weight \"layers.0.wz\""},
+		{"title: t\nsummary: s\n== a\ntext\n@check weight_type wq\n@hint h\n",
+		 "x.txt:5: @check weight_type: unknown weight \"wq\""},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct ls_lesson L;
@@ -342,6 +424,12 @@ static void bad_lessons(void **state)
 	assert_int_equal(ls_parse(&L, "y.txt", txt, strlen(txt), &err), LD_OK);
 	assert_int_not_equal(ls_validate(&L, &demo, &err), LD_OK);
 	assert_msg_has(err, "y.txt:5: the trace has no point \"layers.99.q\"");
+	ls_free(&L);
+	/* a layer the model does not have */
+	txt = "title: t\nsummary: s\n== a\ntext\n@check weight_type layers.99.wq\n@hint h\n";
+	assert_int_equal(ls_parse(&L, "y.txt", txt, strlen(txt), &err), LD_OK);
+	assert_int_not_equal(ls_validate(&L, &demo, &err), LD_OK);
+	assert_msg_has(err, "y.txt:5: layers.99.wq: the model has");
 	ls_free(&L);
 }
 
@@ -543,7 +631,7 @@ static void focus_resets_view(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(every_lesson),   cmocka_unit_test(answer_42),     cmocka_unit_test(bad_lessons),
+		cmocka_unit_test(every_lesson),   cmocka_unit_test(answer_42), cmocka_unit_test(answer_weight_type),     cmocka_unit_test(bad_lessons),
 		cmocka_unit_test(progress_roundtrip), cmocka_unit_test(lesson_screen),
 		cmocka_unit_test(answer_number_formats), cmocka_unit_test(answer_rms_digits),
 		cmocka_unit_test(answer_token_text), cmocka_unit_test(focus_resets_key), cmocka_unit_test(focus_resets_view),

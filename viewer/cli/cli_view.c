@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "diff.h"
+#include "lesson.h"
 #include "util.h"
 #include "viewer.h"
 
@@ -222,6 +223,46 @@ static char *find_lessons(void)
 	return find_bundled("lessons", "share/llamadbg/lessons", "01-glance.txt");
 }
 
+/* The model a lesson runs on when no -m is given: its "model:" line
+ * (a path in the source tree: lessons_dir/../PATH, or the bundled demo
+ * directory for data/demo/...), else the demo model. NULL after printing
+ * why. */
+static char *find_lesson_model(const char *lessons_dir, const char *lesson_path)
+{
+	struct ls_lesson L = {0};
+	struct ld_err err = {{0}};
+	if (ls_load(&L, lesson_path, &err) != LD_OK) {
+		ld_cli_error("%s", err.msg);
+		return NULL;
+	}
+	if (!L.model) {
+		ls_free(&L);
+		char *demo = find_demo();
+		if (!demo)
+			ld_cli_error("data/demo: the demo model was not found (run from the source tree)");
+		return demo;
+	}
+	char path[PATH_MAX + 128];
+	char *found = NULL;
+	snprintf(path, sizeof path, "%s/../%s", lessons_dir, L.model);
+	if (ld_path_exists(path)) {
+		found = strdup(path);
+	} else if (strncmp(L.model, "data/demo/", 10) == 0) {
+		char *demo = find_demo();
+		if (demo) {
+			snprintf(path, sizeof path, "%s/%s", demo, L.model + 10);
+			if (ld_path_exists(path))
+				found = strdup(path);
+			free(demo);
+		}
+	}
+	if (!found)
+		ld_cli_error("%s: model %s was not found (run from the source tree, or give -m MODEL)",
+		             lesson_path, L.model);
+	ls_free(&L);
+	return found;
+}
+
 static const char lesson_usage[] =
 	"usage: llamadbg lesson          list the lessons and your progress\n"
 	"       llamadbg lesson N|NAME   open one on the demo model's seed-prompt trace\n"
@@ -273,18 +314,30 @@ int ld_cmd_lesson(int argc, char **argv)
 		return rc;
 	}
 	char *path = ld_lesson_find(dir, argv[name_at]);
-	free(dir);
-	if (!path)
+	if (!path) {
+		free(dir);
 		return 1;
+	}
+	/* the lesson's own model unless -m says otherwise */
+	int has_model = 0;
+	for (int i = name_at + 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		has_model |= strncmp(argv[i], "--model", 7) == 0 ||
+		             (strncmp(argv[i], "-m", 2) == 0 && argv[i][2] != '-');
+	char *demo = has_model ? NULL : find_lesson_model(dir, path);
+	free(dir);
+	if (!has_model && !demo) {
+		free(path);
+		return 1;
+	}
 
 	struct ld_trace_request rq = {0};
-	char *demo = NULL;
 	const char *only[1] = {0};
 	if (argc > name_at + 1) {
 		/* argv without the name: "lesson -m MODEL ..." */
-		char **av = calloc((size_t)argc + 3, sizeof *av);
+		char **av = calloc((size_t)argc + 5, sizeof *av);
 		if (!av) {
 			free(path);
+			free(demo);
 			return ld_cli_error("out of memory");
 		}
 		int n = 0, has_source = 0;
@@ -294,6 +347,7 @@ int ld_cmd_lesson(int argc, char **argv)
 			if (strncmp(argv[i], "-o", 2) == 0 || strncmp(argv[i], "--output", 8) == 0) {
 				free(av);
 				free(path);
+				free(demo);
 				return ld_cli_error("lesson: -o is for `trace`; a lesson keeps its trace in memory");
 			}
 			av[n++] = argv[i];
@@ -302,11 +356,16 @@ int ld_cmd_lesson(int argc, char **argv)
 			av[n++] = "-p";
 			av[n++] = DEFAULT_PROMPT;
 		}
+		if (demo) {
+			av[n++] = "-m";
+			av[n++] = demo;
+		}
 		rc = ld_cli_trace_args(n, av, &rq, lesson_usage);
 		free(av);
 		if (rc != 0) {
 			ld_cli_trace_request_free(&rq);
 			free(path);
+			free(demo);
 			return rc < 0 ? 0 : rc;
 		}
 		if (!rq.n_generate)
@@ -314,10 +373,6 @@ int ld_cmd_lesson(int argc, char **argv)
 		if (!rq.lens_k)
 			rq.lens_k = 5;
 	} else {
-		if (!(demo = find_demo())) {
-			free(path);
-			return ld_cli_error("data/demo: the demo model was not found (run from the source tree)");
-		}
 		/* with the logit lens: `i` shows each layer's guess (a few kB more) */
 		rq = (struct ld_trace_request){.model_dir = demo, .prompt = DEFAULT_PROMPT, .n_generate = 3,
 		                               .only = only, .lens_k = 5};
@@ -330,10 +385,9 @@ int ld_cmd_lesson(int argc, char **argv)
 			rc = ld_cli_error("%s", err.msg);
 		ld_trace_free(&tr);
 	}
-	if (demo)
-		free(demo);
-	else
+	if (argc > name_at + 1)
 		ld_cli_trace_request_free(&rq);
+	free(demo);
 	free(path);
 	return rc;
 }
