@@ -200,14 +200,13 @@ const char *ld_st_meta(const struct ld_st_file *f, const char *key)
 	return NULL;
 }
 
-enum ld_status ld_st_write(const char *path, const struct ld_st_out *t, size_t n,
-                           const char *const *meta_keys, const char *const *meta_vals,
-                           size_t n_meta, int force, struct ld_err *err)
+enum ld_status ld_st_header(const char *path, const struct ld_st_out *t, size_t n,
+                            const char *const *meta_keys, const char *const *meta_vals,
+                            size_t n_meta, char **text, struct ld_err *err)
 {
 	enum ld_status st = LD_OK;
 	json_t *hdr = json_object();
-	char *text = NULL;
-	struct ld_atomic a = {.fd = -1};
+	*text = NULL;
 	if (!hdr)
 		return ld_fail(err, LD_ERR_NOMEM, "%s: out of memory", path);
 	if (n_meta) {
@@ -231,11 +230,23 @@ enum ld_status ld_st_write(const char *path, const struct ld_st_out *t, size_t n
 		}
 		off += t[i].nbytes;
 	}
-	text = json_dumps(hdr, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	if (!text) {
+	*text = json_dumps(hdr, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (!*text)
 		st = ld_fail(err, LD_ERR_NOMEM, "%s: out of memory", path);
-		goto out;
-	}
+out:
+	json_decref(hdr);
+	return st;
+}
+
+enum ld_status ld_st_write(const char *path, const struct ld_st_out *t, size_t n,
+                           const char *const *meta_keys, const char *const *meta_vals,
+                           size_t n_meta, int force, struct ld_err *err)
+{
+	char *text = NULL;
+	struct ld_atomic a = {.fd = -1};
+	enum ld_status st = ld_st_header(path, t, n, meta_keys, meta_vals, n_meta, &text, err);
+	if (st != LD_OK)
+		return st;
 	/* Pad the header with spaces so the data starts 8-byte aligned. */
 	size_t hlen = strlen(text), padded = (hlen + 8 + 7) / 8 * 8 - 8;
 	unsigned char len8[8];
@@ -256,6 +267,5 @@ out:
 	if (st != LD_OK)
 		ld_atomic_abort(&a);
 	free(text);
-	json_decref(hdr);
 	return st;
 }

@@ -58,4 +58,11 @@ enum ld_status ld_st_write(const char *path, const struct ld_st_out *t, size_t n
                            const char *const *meta_keys, const char *const *meta_vals,
                            size_t n_meta, int force, struct ld_err *err);
 
+/* The JSON header ld_st_write puts in front of the data (malloc'd in
+ * *text), for tensors stored back to back in t's order; t[i].data is not
+ * read. path names the file in errors. */
+enum ld_status ld_st_header(const char *path, const struct ld_st_out *t, size_t n,
+                            const char *const *meta_keys, const char *const *meta_vals,
+                            size_t n_meta, char **text, struct ld_err *err);
+
 #endif

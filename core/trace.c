@@ -14,12 +14,14 @@
  */
 #include "trace.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "model.h"
 #include "safetensors.h"
@@ -28,6 +30,14 @@
 #define TRACE_FORMAT "llamadbg-trace-1"
 
 const char *const ld_wmat_name[LD_WM_N] = {"q", "k", "v", "o", "gate", "up", "down"};
+
+/* A trace recorded straight to its file: the data of every point, back to
+ * back, after `reserve` bytes kept for the length and the header. */
+struct ld_trace_stream {
+	struct ld_atomic out;  /* the temporary file, renamed into place by ld_trace_save */
+	size_t reserve;        /* where the data starts: a multiple of 8 */
+	size_t written;        /* data bytes so far */
+};
 
 void ld_trace_init(struct ld_trace *tr)
 {
@@ -132,6 +142,10 @@ void ld_trace_free(struct ld_trace *tr)
 		free(tr->patches[i]);
 	free(tr->patches);
 	free(tr->wtypes);
+	if (tr->stream) {
+		ld_atomic_abort(&tr->stream->out); /* never saved: nothing is left behind */
+		free(tr->stream);
+	}
 	ld_unmap_file(tr->map, tr->map_len);
 	memset(tr, 0, sizeof *tr);
 }
@@ -311,6 +325,15 @@ enum ld_status ld_trace_add(struct ld_trace *tr, const char *name, enum ld_point
 	snprintf(t->axes, sizeof t->axes, "%s", ld_point_info(p)->axes);
 	snprintf(t->src, sizeof t->src, "%s", src);
 	t->nbytes = ld_tensor_numel(t) * ld_dtype_size(dtype);
+	if (tr->stream) {
+		/* to the disk now; only the description stays */
+		enum ld_status st = ld_atomic_write(&tr->stream->out, data, t->nbytes, err);
+		if (st != LD_OK)
+			return st;
+		tr->stream->written += t->nbytes;
+		tr->n++;
+		return LD_OK;
+	}
 	if (!(t->data = malloc(t->nbytes ? t->nbytes : 1)))
 		return ld_fail(err, LD_ERR_NOMEM, "out of memory recording %s (%zu bytes)", name, t->nbytes);
 	memcpy(t->data, data, t->nbytes);
@@ -380,8 +403,152 @@ static int parse_weight_types(struct ld_trace *tr, const char *text)
 	return 0;
 }
 
-enum ld_status ld_trace_save(const struct ld_trace *tr, const char *path, int force, struct ld_err *err)
+enum ld_status ld_trace_stream_to(struct ld_trace *tr, const char *path, int force, size_t reserve,
+                                  struct ld_err *err)
 {
+	if (tr->stream || tr->n)
+		return ld_fail(err, LD_ERR_USAGE, "%s: a trace streams to its file from its first point", path);
+	struct ld_trace_stream *s = calloc(1, sizeof *s);
+	if (!s)
+		return ld_fail(err, LD_ERR_NOMEM, "%s: out of memory", path);
+	enum ld_status st = ld_atomic_open(&s->out, path, force, err);
+	if (st != LD_OK) {
+		free(s);
+		return st;
+	}
+	s->reserve = (reserve < 64 ? 64 : reserve + 7) / 8 * 8;
+	if (lseek(s->out.fd, (off_t)s->reserve, SEEK_SET) < 0) {
+		st = ld_fail(err, LD_ERR_IO, "%s: cannot seek: %s", path, strerror(errno));
+		ld_atomic_abort(&s->out);
+		free(s);
+		return st;
+	}
+	tr->stream = s;
+	return LD_OK;
+}
+
+/* The length of s as a JSON string inside the header (quotes, escapes). */
+static size_t json_len(const char *s)
+{
+	json_t *j = json_string(s);
+	char *d = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+	size_t n = d ? strlen(d) : 2 * strlen(s) + 2;
+	free(d);
+	json_decref(j);
+	return n;
+}
+
+size_t ld_trace_point_header(const char *name, enum ld_point p)
+{
+	const struct ld_point_info *info = ld_point_info(p);
+	if (!info)
+		return 0;
+	/* as ld_trace_save writes it, with the longest source line there is */
+	json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", name, "axes", info->axes, "src",
+	                        "core/forward.c:123456789", "op", info->op, "doc", info->doc);
+	char *inner = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
+	size_t n = inner ? json_len(inner) : 4096;
+	free(inner);
+	json_decref(rec);
+	/* and its entry in the tensor table: dtype, four dims, two offsets */
+	return n + json_len(name) + 160;
+}
+
+size_t ld_trace_header_reserve(const struct ld_trace *tr, size_t points, const int32_t *ids, size_t n_ids,
+                               size_t n_generate, size_t prompt_len)
+{
+	/* Every metadata value is JSON text inside a JSON string, so its
+	 * quotes and backslashes come twice: vocab_strings and token_strings
+	 * are counted as they will be written. */
+	size_t vocab = 0, longest = 0;
+	for (size_t i = 0; i < tr->n_vocab_str; i++) {
+		size_t n = 2 * json_len(tr->vocab_str[i] ? tr->vocab_str[i] : "") + 1;
+		vocab += n;
+		longest = n > longest ? n : longest;
+	}
+	size_t tokens = (n_ids + n_generate) * 24;
+	if (tr->n_vocab_str) {
+		for (size_t i = 0; i < n_ids; i++)
+			tokens += ids[i] >= 0 && (size_t)ids[i] < tr->n_vocab_str
+			                  ? 2 * json_len(tr->vocab_str[ids[i]] ? tr->vocab_str[ids[i]] : "") + 1
+			                  : longest;
+		tokens += n_generate * longest;
+	}
+	size_t layers = tr->cfg.n_layers > 0 ? (size_t)tr->cfg.n_layers : 0;
+	/* the config, the model's path, the patches and the weight types: a
+	 * few kB; the prompt as \xNN escapes at worst, escaped once more */
+	return 16 * 1024 + points + vocab + tokens + 12 * prompt_len + layers * 256;
+}
+
+/* Finish a streamed trace: the header in the room kept for it, padded with
+ * spaces to where the data starts; a header too big for the room goes into
+ * a new file, followed by a copy of the data. */
+static enum ld_status stream_finish(struct ld_trace *tr, const char *text, int force, struct ld_err *err)
+{
+	struct ld_trace_stream *s = tr->stream;
+	enum ld_status st = LD_OK;
+	size_t hlen = strlen(text);
+	if (hlen + 8 <= s->reserve) {
+		size_t padded = s->reserve - 8;
+		unsigned char len8[8];
+		for (int i = 0; i < 8; i++)
+			len8[i] = (unsigned char)((uint64_t)padded >> (8 * i));
+		char *head = malloc(s->reserve);
+		if (!head)
+			return ld_fail(err, LD_ERR_NOMEM, "%s: out of memory", s->out.path);
+		memcpy(head, len8, 8);
+		memcpy(head + 8, text, hlen);
+		memset(head + 8 + hlen, ' ', padded - hlen);
+		if (lseek(s->out.fd, 0, SEEK_SET) < 0)
+			st = ld_fail(err, LD_ERR_IO, "%s: cannot seek: %s", s->out.path, strerror(errno));
+		else
+			st = ld_atomic_write(&s->out, head, s->reserve, err);
+		free(head);
+		if (st == LD_OK)
+			st = ld_atomic_commit(&s->out, err);
+		return st;
+	}
+	struct ld_atomic b;
+	size_t padded = (hlen + 8 + 7) / 8 * 8 - 8;
+	unsigned char len8[8];
+	for (int i = 0; i < 8; i++)
+		len8[i] = (unsigned char)((uint64_t)padded >> (8 * i));
+	if ((st = ld_atomic_open(&b, s->out.path, force, err)) != LD_OK)
+		return st;
+	static const char spaces[8] = "        ";
+	if ((st = ld_atomic_write(&b, len8, 8, err)) != LD_OK || (st = ld_atomic_write(&b, text, hlen, err)) != LD_OK ||
+	    (st = ld_atomic_write(&b, spaces, padded - hlen, err)) != LD_OK)
+		goto fail;
+	enum { CHUNK = 1 << 20 };
+	char *buf = malloc(CHUNK);
+	if (!buf) {
+		st = ld_fail(err, LD_ERR_NOMEM, "%s: out of memory", s->out.path);
+		goto fail;
+	}
+	for (size_t done = 0; done < s->written && st == LD_OK;) {
+		size_t want = s->written - done < CHUNK ? s->written - done : CHUNK;
+		ssize_t r = pread(s->out.fd, buf, want, (off_t)(s->reserve + done));
+		if (r <= 0)
+			st = ld_fail(err, LD_ERR_IO, "%s: cannot read back: %s", s->out.tmp,
+			             r < 0 ? strerror(errno) : "short file");
+		else if ((st = ld_atomic_write(&b, buf, (size_t)r, err)) == LD_OK)
+			done += (size_t)r;
+	}
+	free(buf);
+	if (st == LD_OK && (st = ld_atomic_commit(&b, err)) == LD_OK) {
+		ld_atomic_abort(&s->out);
+		return LD_OK;
+	}
+fail:
+	ld_atomic_abort(&b);
+	return st;
+}
+
+enum ld_status ld_trace_save(struct ld_trace *tr, const char *path, int force, struct ld_err *err)
+{
+	if (tr->stream && strcmp(tr->stream->out.path, path) != 0)
+		return ld_fail(err, LD_ERR_USAGE, "%s: this trace is being recorded to %s", path,
+		               tr->stream->out.path);
 	enum ld_status st = LD_OK;
 	enum { MAX_META = 16 };
 	const char *keys[MAX_META];
@@ -434,7 +601,20 @@ enum ld_status ld_trace_save(const struct ld_trace *tr, const char *path, int fo
 			st = ld_fail(err, LD_ERR_NOMEM, "%s: out of memory", path);
 			goto out;
 		}
-	st = ld_st_write(path, out, tr->n, keys, (const char *const *)vals, n_meta, force, err);
+	if (tr->stream) {
+		char *text = NULL;
+		st = ld_st_header(path, out, tr->n, keys, (const char *const *)vals, n_meta, &text, err);
+		if (st == LD_OK)
+			st = stream_finish(tr, text, force, err);
+		free(text);
+		/* saved or not, the stream is over (a failed one took its file) */
+		if (st != LD_OK)
+			ld_atomic_abort(&tr->stream->out);
+		free(tr->stream);
+		tr->stream = NULL;
+	} else {
+		st = ld_st_write(path, out, tr->n, keys, (const char *const *)vals, n_meta, force, err);
+	}
 out:
 	for (size_t i = 0; i < n_meta; i++)
 		free(vals[i]);

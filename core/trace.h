@@ -4,6 +4,11 @@
  * written by ld_trace_save (a safetensors file whose __metadata__ holds the
  * config, the prompt, the tokens and every point's description). Opening a
  * file mmaps it: tensor data points into the mapping and is never copied.
+ *
+ * A trace bound for a file may also be recorded straight to it
+ * (ld_trace_stream_to): each point's data goes to the disk as the pass makes
+ * it and only its name and shape stay in memory, so a trace larger than the
+ * memory (the scores of a long prompt) needs only the disk.
  */
 #ifndef LD_TRACE_H
 #define LD_TRACE_H
@@ -65,6 +70,8 @@ struct ld_trace {
 	                           NULL when not known */
 	enum ld_dtype wtype_embed, wtype_output; /* the embedding table, the output layer
 	                           (LD_DTYPE_INVALID when not known) */
+	struct ld_trace_stream *stream; /* recording straight to a file (ld_trace_stream_to):
+	                           every t[i].data is NULL; else NULL */
 	/* internal */
 	void *map;              /* mmapped file, when opened from disk */
 	size_t map_len;
@@ -112,9 +119,29 @@ void ld_tensor_stats(const struct ld_tensor *t, struct ld_stats *s);
 void ld_tensor_shape_str(const struct ld_tensor *t, char *buf, size_t size);
 
 /* Write atomically (temp file in the same directory + rename). An existing
- * file is replaced only when force is set. */
-enum ld_status ld_trace_save(const struct ld_trace *tr, const char *path, int force,
-                             struct ld_err *err);
+ * file is replaced only when force is set. A streamed trace is finished
+ * instead: its header written in front of the data already on the disk,
+ * then renamed into place (path must be the one it streams to). */
+enum ld_status ld_trace_save(struct ld_trace *tr, const char *path, int force, struct ld_err *err);
+
+/* From now on, ld_trace_add writes each point's data to a temporary file
+ * beside path instead of keeping it (t->data is NULL), after reserve bytes
+ * left for the header (ld_trace_header_reserve). ld_trace_save(tr, path)
+ * completes the file; ld_trace_free without it removes the temporary file.
+ * An existing path is an error unless force is set. */
+enum ld_status ld_trace_stream_to(struct ld_trace *tr, const char *path, int force, size_t reserve,
+                                  struct ld_err *err);
+
+/* Room for the header of a trace with points bytes of point descriptions
+ * (the sum of ld_trace_point_header over them), the prompt ids, n_generate
+ * tokens to come, a prompt of prompt_len bytes, and tr's config and
+ * vocab_str as they are now. Generous: a header that outgrows it is still
+ * written (ld_trace_save then copies the data behind it), only slower. */
+size_t ld_trace_header_reserve(const struct ld_trace *tr, size_t points, const int32_t *ids, size_t n_ids,
+                               size_t n_generate, size_t prompt_len);
+
+/* The bytes point p under this name takes in a trace file's header, at most. */
+size_t ld_trace_point_header(const char *name, enum ld_point p);
 
 /* Open a saved trace: mmapped, validated (header, shapes, offsets, names). */
 enum ld_status ld_trace_open(struct ld_trace *tr, const char *path, struct ld_err *err);

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/statvfs.h>
 
+#include "trace.h"
+
 /* Length of one axis, by its catalogue name. "dim" is the head dim on a
  * per-head tensor and the model dim otherwise. */
 static size_t axis_len(const char *axis, size_t len, int per_head, const struct ld_config *c, size_t T,
@@ -85,7 +87,7 @@ static size_t add_sat(size_t a, size_t b) { return a > SIZE_MAX - b ? SIZE_MAX :
 struct ld_trace_cost ld_trace_cost(const struct ld_config *c, size_t n_tokens,
                                    const struct ld_forward_opts *o)
 {
-	struct ld_trace_cost cost = {0, LD_PT_TOKENS, 0};
+	struct ld_trace_cost cost = {0, LD_PT_TOKENS, 0, 0, 0};
 	size_t per_kind[LD_PT_COUNT] = {0};
 	/* Every generated token but the last is fed back: a decode step each. */
 	int steps = o && o->n_generate > 1 ? o->n_generate - 1 : 0;
@@ -103,8 +105,11 @@ struct ld_trace_cost ld_trace_cost(const struct ld_config *c, size_t n_tokens,
 			for (int i = 0; i < layers; i++) {
 				char name[96];
 				ld_point_name(name, sizeof name, p, step, i);
-				if (ld_forward_wants(o, name))
+				if (ld_forward_wants(o, name)) {
 					per_kind[p] = add_sat(per_kind[p], bytes);
+					cost.points++;
+					cost.header = add_sat(cost.header, ld_trace_point_header(name, (enum ld_point)p));
+				}
 			}
 		}
 	}

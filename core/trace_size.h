@@ -30,6 +30,8 @@ struct ld_trace_cost {
 	size_t bytes;          /* every point the request records */
 	enum ld_point largest; /* the kind of point that takes the most */
 	size_t largest_bytes;  /* its bytes, over all layers and steps */
+	size_t points;         /* how many tensors */
+	size_t header;         /* their descriptions in the file's header, at most */
 };
 
 /* The cost of tracing n_tokens and generating o->n_generate tokens (the

@@ -356,6 +356,80 @@ static void test_save_unwritable_and_no_clobber(void **state)
 	ld_model_free(&m);
 }
 
+/* A trace recorded straight to its file reads back as the one saved from
+ * memory: with room for its header, with too little room (the data then
+ * copied behind it), and never leaving a file when it is not saved. */
+static void test_trace_streamed(void **state)
+{
+	(void)state;
+	struct ld_err err = {{0}};
+	struct ld_model m;
+	write_model(tl_tmp_path("stream"), good_config, NULL, NULL);
+	assert_int_equal(ld_model_load(&m, tl_tmp_path("stream"), &err), LD_OK);
+	const int32_t toks[] = {1, 5, 9, 2};
+	struct ld_forward_opts o = {.n_generate = 2};
+	struct ld_trace mem;
+	ld_trace_init(&mem);
+	assert_int_equal(ld_forward(&m, toks, 4, &o, &mem, &err), LD_OK);
+	char *ref = strdup(tl_tmp_path("mem.safetensors"));
+	assert_int_equal(ld_trace_save(&mem, ref, 0, &err), LD_OK);
+
+	for (int tight = 0; tight < 2; tight++) {
+		char name[32];
+		snprintf(name, sizeof name, "streamed%d.safetensors", tight);
+		char *out = strdup(tl_tmp_path(name));
+		struct ld_trace tr;
+		ld_trace_init(&tr);
+		assert_int_equal(ld_trace_stream_to(&tr, out, 0, tight ? 0 : 1 << 20, &err), LD_OK);
+		assert_int_equal(ld_forward(&m, toks, 4, &o, &tr, &err), LD_OK);
+		assert_int_equal(tr.n, mem.n);
+		assert_null(tr.t[0].data);
+		/* only the file it streams to */
+		assert_int_equal(ld_trace_save(&tr, ref, 1, &err), LD_ERR_USAGE);
+		assert_msg_has(err, "this trace is being recorded to");
+		assert_false(ld_path_exists(out)); /* not there before it is complete */
+		assert_int_equal(ld_trace_save(&tr, out, 0, &err), LD_OK);
+		struct ld_trace a, b;
+		if (ld_trace_open(&a, out, &err) != LD_OK)
+			fail_msg("%s", err.msg);
+		assert_int_equal(ld_trace_open(&b, ref, &err), LD_OK);
+		assert_int_equal(a.n, b.n);
+		for (size_t i = 0; i < a.n; i++) {
+			assert_string_equal(a.t[i].name, b.t[i].name);
+			assert_string_equal(a.t[i].src, b.t[i].src);
+			assert_int_equal(a.t[i].nbytes, b.t[i].nbytes);
+			assert_memory_equal(a.t[i].data, b.t[i].data, a.t[i].nbytes);
+		}
+		assert_int_equal(a.n_generated, b.n_generated);
+		assert_memory_equal(a.generated, b.generated, a.n_generated * sizeof *a.generated);
+		ld_trace_free(&a);
+		ld_trace_free(&b);
+		ld_trace_free(&tr);
+		free(out);
+	}
+
+	/* Not saved: no file, no temporary file. An existing file is not
+	 * replaced without force. */
+	char *out = strdup(tl_tmp_path("abandoned.safetensors"));
+	struct ld_trace tr;
+	ld_trace_init(&tr);
+	assert_int_equal(ld_trace_stream_to(&tr, out, 0, 4096, &err), LD_OK);
+	assert_int_equal(ld_forward(&m, toks, 4, NULL, &tr, &err), LD_OK);
+	ld_trace_free(&tr);
+	assert_false(ld_path_exists(out));
+	char cmd[300];
+	snprintf(cmd, sizeof cmd, "ls '%s' | grep -q tmp", tl_tmpdir());
+	assert_int_not_equal(system(cmd), 0);
+	ld_trace_init(&tr);
+	assert_int_equal(ld_trace_stream_to(&tr, ref, 0, 4096, &err), LD_ERR_EXISTS);
+	assert_msg_has(err, "already exists");
+	ld_trace_free(&tr);
+	free(out);
+	free(ref);
+	ld_trace_free(&mem);
+	ld_model_free(&m);
+}
+
 static void test_trace_open_rejects_foreign(void **state)
 {
 	(void)state;
@@ -383,6 +457,7 @@ int main(void)
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_forward_bad_tokens),
 		cmocka_unit_test(test_save_unwritable_and_no_clobber),
+		cmocka_unit_test(test_trace_streamed),
 		cmocka_unit_test(test_trace_open_rejects_foreign),
 	};
 	return cmocka_run_group_tests(tests, tl_setup_tmpdir, tl_teardown_tmpdir);

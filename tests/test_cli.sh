@@ -99,14 +99,22 @@ expect_error "--lens past the vocabulary" "1 to 256 guesses" "$bin" trace -m $mo
 expect_error "no lens on a classifier" "no logit lens" "$bin" trace -m data/meta/cls_f32 -t 5,6 --lens -o "$tmp/x.st"
 
 # A full disk: a 64 KB tmpfs (needs root; reported as skipped otherwise).
+# The trace's size is known before the pass: refused before it is computed.
 mkdir "$tmp/full"
 if mount -t tmpfs -o size=64k tmpfs "$tmp/full" 2>/dev/null; then
-	expect_error "full disk" "No space left on device" \
+	expect_error "full disk" "more than the .* free where it is written: $tmp/full/t.safetensors" \
 		"$bin" trace -m $model -t 254,17,201,88,3 -o "$tmp/full/t.safetensors"
 	[ -z "$(ls "$tmp/full")" ] && ok "full disk leaves nothing behind" || bad "full disk left $(ls "$tmp/full")"
 	umount "$tmp/full"
 else
 	echo "skipped: full-disk case (cannot mount a tmpfs here)"
 fi
+# The disk failing during the pass (here a file size limit of 40 KB, as a
+# disk filling up under the trace): one line, nothing left behind.
+mkdir "$tmp/limited"
+expect_error "write fails during the pass" "$tmp/limited/t.safetensors: write failed: File too large" \
+	sh -c "trap '' XFSZ; ulimit -f 80; exec \"\$0\" \"\$@\"" "$bin" trace -m $model -t 254,17,201,88,3 \
+	-o "$tmp/limited/t.safetensors"
+[ -z "$(ls "$tmp/limited")" ] && ok "a failed write leaves nothing behind" || bad "a failed write left $(ls "$tmp/limited")"
 
 tl_finish "cli"

@@ -56,6 +56,8 @@ struct ld_trace_request {
 	int lens_k, lens_mid;    /* --lens[=K], --lens-mid */
 	int times;               /* --times: each phase's wall time on stderr */
 	const char *out_path;    /* -o (trace only) */
+	int to_file;             /* 1: the trace is written to out_path as the pass
+	                            records it (trace); 0: held in memory (view, lesson) */
 	/* --patch POINT=FILE.npy, --patch-from TRACE:POINT, --ablate WHAT, in
 	 * the order given: kind 'p', 'f' or 'a' and the argument */
 	char *patch_kind;        /* malloc'd, like only */

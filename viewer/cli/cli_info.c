@@ -207,7 +207,7 @@ void ld_cli_print_classes(const struct ld_trace *tr)
 		return;
 	const struct ld_tensor *t = &tr->t[k];
 	size_t L = (size_t)c->n_labels;
-	if (t->ndim != 2 || t->shape[1] != L || t->shape[0] == 0)
+	if (t->ndim != 2 || t->shape[1] != L || t->shape[0] == 0 || !t->data)
 		return;
 	/* The class logits are the last token's row; softmax for the probabilities. */
 	size_t row = (t->shape[0] - 1) * L, best = 0;

@@ -290,15 +290,38 @@ int ld_cli_trace_run(const struct ld_trace_request *rq, struct ld_trace *tr)
 	struct ld_forward_opts fo = {.n_generate = rq->n_generate, .only = rq->only, .n_only = rq->n_only,
 	                             .patches = patches, .n_patches = rq->n_patch,
 	                             .lens_k = rq->lens_k, .lens_mid = rq->lens_mid};
-	/* Refuse what cannot fit before computing it (a trace is held in
-	 * memory, then written to the disk). */
+	if (tk) {
+		/* Every vocabulary entry's display form: the viewer labels the
+		 * logits' vocab axis with them, so "42" reads as 42. */
+		size_t nv = (size_t)m.cfg.vocab_size;
+		tr->vocab_str = calloc(nv + 1, sizeof *tr->vocab_str);
+		for (size_t i = 0; tr->vocab_str && i < nv; i++) {
+			tr->vocab_str[i] = ld_tok_display(tk, (int32_t)i);
+			tr->n_vocab_str++;
+		}
+		ld_cli_phase(rq, "labels");
+	}
+	/* Refuse what cannot fit before computing it. A trace bound for a file
+	 * is written to it as the pass records it, so it needs the disk only;
+	 * one for the viewer is held in memory. */
 	struct ld_trace_cost cost = ld_trace_cost(&m.cfg, n_ids, &fo);
-	size_t disk = rq->out_path ? ld_disk_available(rq->out_path) : SIZE_MAX;
-	int in_context = n_ids + (size_t)(rq->n_generate > 1 ? rq->n_generate - 1 : 0) <= (size_t)m.cfg.max_pos;
+	size_t disk = rq->to_file ? ld_disk_available(rq->out_path) : SIZE_MAX;
+	size_t memory = rq->to_file ? SIZE_MAX : ld_memory_available();
+	size_t n_steps = (size_t)(rq->n_generate > 1 ? rq->n_generate - 1 : 0);
+	int in_context = n_ids + n_steps <= (size_t)m.cfg.max_pos;
+	size_t reserve = ld_trace_header_reserve(tr, cost.header, ids, n_ids, n_steps + 1, text_len);
+	if (rq->to_file)
+		cost.bytes = cost.bytes > SIZE_MAX - reserve ? SIZE_MAX : cost.bytes + reserve;
 	if (in_context && /* else the pass refuses it, saying so */
-	    ld_trace_fits(&cost, n_ids, ld_memory_available(), disk, rq->out_path, &err) != LD_OK) {
+	    ld_trace_fits(&cost, n_ids, memory, disk, rq->out_path, &err) != LD_OK) {
 		ld_cli_error("%s", err.msg);
 		goto out;
+	}
+	if (rq->to_file) {
+		if (ld_trace_stream_to(tr, rq->out_path, rq->force, reserve, &err) != LD_OK) {
+			ld_cli_error("%s", err.msg);
+			goto out;
+		}
 	}
 	if (ld_forward(&m, ids, n_ids, &fo, tr, &err) != LD_OK) {
 		ld_cli_error("%s: %s", rq->model_dir, err.msg);
@@ -312,21 +335,12 @@ int ld_cli_trace_run(const struct ld_trace_request *rq, struct ld_trace *tr)
 		tr->prompt = ld_cli_printable(text, text_len);
 	}
 	if (tk) {
-		/* Every vocabulary entry's display form: the viewer labels the
-		 * logits' vocab axis with them, so "42" reads as 42. */
-		size_t nv = (size_t)m.cfg.vocab_size;
-		tr->vocab_str = calloc(nv + 1, sizeof *tr->vocab_str);
-		for (size_t i = 0; tr->vocab_str && i < nv; i++) {
-			tr->vocab_str[i] = ld_tok_display(tk, (int32_t)i);
-			tr->n_vocab_str++;
-		}
 		size_t n = tr->n_tokens + tr->n_generated;
 		tr->token_str = calloc(n + 1, sizeof *tr->token_str);
 		for (size_t i = 0; tr->token_str && i < n; i++) {
 			int32_t id = i < tr->n_tokens ? tr->tokens[i] : tr->generated[i - tr->n_tokens];
 			tr->token_str[i] = ld_tok_display(tk, id);
 		}
-		ld_cli_phase(rq, "labels");
 	}
 	rc = 0;
 out:
@@ -481,6 +495,7 @@ int ld_cmd_trace(int argc, char **argv)
 		ld_cli_trace_request_free(&rq);
 		return rc < 0 ? 0 : rc;
 	}
+	rq.to_file = 1;
 	/* Refuse early: a long trace should not be computed only to be refused. */
 	if (!rq.force && ld_path_exists(rq.out_path)) {
 		ld_cli_trace_request_free(&rq);
@@ -514,7 +529,16 @@ int ld_cmd_trace(int argc, char **argv)
 	printf("\n");
 	for (size_t i = 0; i < tr.n_patches; i++)
 		printf("patched: %s\n", tr.patches[i]);
-	ld_cli_print_classes(&tr);
+	if (tr.cfg.n_labels > 0) {
+		/* the data went to the file as it was recorded: read it back there */
+		struct ld_trace saved;
+		if (ld_trace_open(&saved, rq.out_path, &err) != LD_OK) {
+			ld_cli_error("%s", err.msg);
+			goto out;
+		}
+		ld_cli_print_classes(&saved);
+		ld_trace_free(&saved);
+	}
 	rc = 0;
 out:
 	ld_trace_free(&tr);
