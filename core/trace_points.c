@@ -34,6 +34,11 @@ int ld_point_lens(enum ld_point p)
 	}
 }
 
+int ld_point_sweep(enum ld_point p)
+{
+	return p == LD_PT_ABLATION_HEADS || p == LD_PT_ABLATION_FFN;
+}
+
 int ld_point_name(char *buf, size_t size, enum ld_point p, int step, int layer)
 {
 	const char *pat = catalogue[p].name;

@@ -15,7 +15,8 @@
  * S = prompt length + s.
  *
  * The logit lens points (rank axis: K best guesses) are recorded only when
- * asked for (trace --lens, --lens-mid).
+ * asked for (trace --lens, --lens-mid); so are the ablation sweep's
+ * (trace --ablation-sweep, core/ablation.c), made by further passes.
  *
  * X(ID, name, axes, op, explanation)
  */
@@ -94,7 +95,16 @@
 	  "A score for every vocabulary entry at every position; the argmax is the greedy next token.") \
 	X(SCORE, "score", "token,label", "score = h @ score.T",                                    \
 	  "A sequence classifier's head, recorded instead of logits: a score per label at every "  \
-	  "position; the last token's row is the class logits.")
+	  "position; the last token's row is the class logits.")                                 \
+	X(ABLATION_HEADS, "ablation.heads_p", "layer,head",                                      \
+	  "p[i,h] = softmax(logits with layers.i.head.h zeroed)[last, answer]",                   \
+	  "Ablation sweep (trace --ablation-sweep): the probability of the run's own next token "  \
+	  "(the last position's argmax) when one head's output is zeroed before o_proj; the "     \
+	  "lowest is the head the answer needs most.")                                            \
+	X(ABLATION_FFN, "ablation.ffn_p", "layer",                                                \
+	  "p[i] = softmax(logits with layers.i.ffn_out zeroed)[last, answer]",                    \
+	  "Ablation sweep (trace --ablation-sweep): the same probability when one layer's FFN "    \
+	  "output is zeroed.")
 
 enum ld_point {
 #define LD_X_ENUM(id, name, axes, op, doc) LD_PT_##id,
@@ -119,6 +129,10 @@ int ld_point_per_layer(enum ld_point p);
 /* 1 for the logit lens points, recorded only on request; 2 for the ones
  * taken after attention (--lens-mid). */
 int ld_point_lens(enum ld_point p);
+
+/* 1 for the ablation sweep's points (core/ablation.c), which the forward
+ * pass does not record. */
+int ld_point_sweep(enum ld_point p);
 
 /* Concrete name of a point: step 0 is the prompt pass (no prefix), layer
  * is ignored for points outside the layers. Returns the length written

@@ -17,6 +17,8 @@ static size_t axis_len(const char *axis, size_t len, int per_head, const struct 
                        size_t S)
 {
 #define IS(name) (len == sizeof name - 1 && memcmp(axis, name, len) == 0)
+	if (IS("layer"))
+		return (size_t)c->n_layers;
 	if (IS("token") || IS("query"))
 		return T;
 	if (IS("key"))
@@ -79,7 +81,7 @@ static int model_has(enum ld_point p, const struct ld_config *c)
 		return c->n_labels > 0;
 	if (ld_point_lens(p))
 		return c->n_labels == 0;
-	return 1;
+	return !ld_point_sweep(p); /* the sweep's further passes add their own */
 }
 
 static size_t add_sat(size_t a, size_t b) { return a > SIZE_MAX - b ? SIZE_MAX : a + b; }

@@ -34,6 +34,7 @@ static const struct {
 	[LS_CK_FFN_HIDDEN] = {"ffn_hidden", 2, "ffn_hidden MULTIPLE_OF MULTIPLIER: Meta's FFN width"},
 	[LS_CK_ROPE_PAIRS] = {"rope_pairs", 0, "rope_pairs: rotated pairs in one head"},
 	[LS_CK_WEIGHT_TYPE] = {"weight_type", 1, "weight_type NAME: how the model stored a matrix, e.g. Q5_0"},
+	[LS_CK_ARGMIN] = {"argmin", 1, "argmin POINT: where a point is smallest, e.g. layers.0.head.7"},
 };
 
 const char *ls_check_name(enum ls_check_kind k)
@@ -285,6 +286,7 @@ static int parse_check(struct ls_check *c, char *rest, char *why, size_t wsize)
 	case LS_CK_ARGMAX_TOKEN:
 	case LS_CK_RMS:
 	case LS_CK_MASKED:
+	case LS_CK_ARGMIN:
 		if (!is_point_name(c->arg[0])) {
 			snprintf(why, wsize, "@check %s: \"%s\" is not a trace point name", w[0], c->arg[0]);
 			return -1;
@@ -839,6 +841,35 @@ enum ld_status ls_expect(const struct ls_lesson *L, const struct ls_check *c, co
 		snprintf(e->show, sizeof e->show, "%s", e->text);
 		return LD_OK;
 	}
+	case LS_CK_ARGMIN: {
+		if ((st = need_point(L, line, tr, c->arg[0], &t, err)) != LD_OK)
+			return st;
+		size_t n = ld_tensor_numel(t), best = 0;
+		if (t->dtype != LD_F32 || n == 0 || !t->data)
+			return ld_fail(err, LD_ERR_FORMAT, "%s:%d: %s has no float values", L->path, line, t->name);
+		const float *x = t->data;
+		for (size_t i = 1; i < n; i++)
+			if (x[i] < x[best] || isnan(x[best]))
+				best = i;
+		/* the flat index back to one index per axis */
+		size_t rest = best;
+		for (int ax = t->ndim - 1; ax >= 0; ax--) {
+			e->ints[ax] = (long)(rest % t->shape[ax]);
+			rest /= t->shape[ax];
+		}
+		e->type = LS_ANS_WORD;
+		e->n = t->ndim;
+		if (t->point == LD_PT_ABLATION_HEADS)
+			snprintf(e->text, sizeof e->text, "layers.%ld.head.%ld", e->ints[0], e->ints[1]);
+		else if (t->point == LD_PT_ABLATION_FFN)
+			snprintf(e->text, sizeof e->text, "layers.%ld.ffn", e->ints[0]);
+		else
+			for (int ax = 0; ax < t->ndim; ax++)
+				snprintf(e->text + strlen(e->text), sizeof e->text - strlen(e->text), "%s%ld",
+				         ax ? "," : "", e->ints[ax]);
+		snprintf(e->show, sizeof e->show, "%s (%.4g)", e->text, (double)x[best]);
+		return LD_OK;
+	}
 	case LS_CK_NONE:
 	case LS_CK_COUNT:
 		break;
@@ -1003,7 +1034,28 @@ int ls_answer_ok(const struct ls_expect *e, const char *typed)
 		return b[0] && strcmp(a, b) == 0;
 	}
 	case LS_ANS_WORD:
+		if (e->n > 0 && ints_of(a, got, LD_MAX_DIMS + 2) == e->n) {
+			/* "0 7" for layers.0.head.7 */
+			for (int i = 0; i < e->n; i++)
+				if (got[i] != e->ints[i])
+					return 0;
+			return 1;
+		}
 		return e->text[0] && strcasecmp(a, e->text) == 0;
+	}
+	return 0;
+}
+
+int ls_mentions(const struct ls_lesson *L, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	for (size_t i = 0; i < L->n_steps; i++) {
+		const struct ls_step *s = &L->steps[i];
+		if (s->focus.on && strncmp(s->focus.point, prefix, n) == 0)
+			return 1;
+		for (int a = 0; s->check.kind && a < s->check.nargs; a++)
+			if (strncmp(s->check.arg[a], prefix, n) == 0)
+				return 1;
 	}
 	return 0;
 }

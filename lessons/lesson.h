@@ -39,6 +39,7 @@ enum ls_check_kind {
 	LS_CK_FFN_HIDDEN,   /* ffn_hidden MULTIPLE_OF MULT -> Meta's FFN width for this dim */
 	LS_CK_ROPE_PAIRS,   /* rope_pairs                  -> rotated pairs per head */
 	LS_CK_WEIGHT_TYPE,  /* weight_type NAME            -> how the model stored a matrix: "Q5_0" */
+	LS_CK_ARGMIN,       /* argmin POINT                -> where a point is smallest: "layers.0.head.7" */
 	LS_CK_COUNT
 };
 
@@ -96,7 +97,8 @@ struct ls_expect {
 	long ints[LD_MAX_DIMS + 1]; /* INTS: the numbers; TOKEN: ints[0] the id or position */
 	int n;
 	double real;                /* REAL */
-	char text[96];              /* TOKEN: the token's text, "" if unknown; WORD: the word */
+	char text[96];              /* TOKEN: the token's text, "" if unknown; WORD: the word
+	                               (and, when n > 0, ints: the same as numbers, "0 7") */
 	char show[160];             /* the answer as the runner prints it */
 };
 
@@ -110,6 +112,10 @@ enum ld_status ls_expect(const struct ls_lesson *L, const struct ls_check *c, co
  * and quotes around it ignored) or the id / position; words: the word, in
  * any case ("q5_0" is "Q5_0"). */
 int ls_answer_ok(const struct ls_expect *e, const char *typed);
+
+/* 1 if a focus or a check of L names a point starting with prefix
+ * ("ablation.": the lesson needs the ablation sweep in its trace). */
+int ls_mentions(const struct ls_lesson *L, const char *prefix);
 
 /* Name and one-line description of a check kind (for FORMAT.md and errors). */
 const char *ls_check_name(enum ls_check_kind k);

@@ -192,6 +192,19 @@ static void my_answer(const struct ls_check *c, char *buf, size_t size)
 		snprintf(buf, size, "%s", ld_dtype_name(w->dtype));
 		return;
 	}
+	case LS_CK_ARGMIN: {
+		/* the smallest value's index, axis by axis */
+		t = point(c->arg[0]);
+		size_t n = ld_tensor_numel(t), best = 0;
+		for (size_t i = 0; i < n; i++)
+			if (ld_tensor_get(t, i) < ld_tensor_get(t, best))
+				best = i;
+		if (t->ndim == 2)
+			snprintf(buf, size, "%zu %zu", best / t->shape[1], best % t->shape[1]);
+		else
+			snprintf(buf, size, "%zu", best);
+		return;
+	}
 	default:
 		fail_msg("check kind %d has no independent answer in the test", c->kind);
 	}
@@ -216,11 +229,12 @@ static void every_lesson(void **state)
 		char dir[256];
 		cur = &demo;
 		cur_model = NULL;
-		if (L.model) {
-			snprintf(dir, sizeof dir, "../%s", L.model);
+		int sweep = ls_mentions(&L, "ablation.");
+		if (L.model || sweep) {
+			snprintf(dir, sizeof dir, "../%s", L.model ? L.model : "data/demo");
 			const char *only[1] = {0};
 			struct ld_trace_request rq = {.model_dir = dir, .prompt = SEED, .n_generate = 3,
-			                              .only = only, .lens_k = 5};
+			                              .only = only, .lens_k = 5, .ablation_sweep = sweep};
 			if (ld_cli_trace_run(&rq, &own) != 0)
 				fail_msg("%s: cannot trace its model %s", L.path, L.model);
 			if (ld_model_load(&m, dir, &err) != LD_OK)

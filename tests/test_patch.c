@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ablation.h"
 #include "dump.h"
 #include "forward.h"
 #include "model.h"
@@ -121,6 +122,115 @@ static void test_probs_row(void **state)
 	ld_npy_free(&a);
 	check_patched("patch_probs.safetensors", &p, 1);
 	ld_patch_free(&p);
+}
+
+/* p of token `id` at the last row of a logits tensor (double softmax). */
+static double p_last(const struct ld_tensor *t, int32_t id)
+{
+	size_t V = t->shape[1], row = (t->shape[0] - 1) * V;
+	double mx = -INFINITY, sum = 0;
+	for (size_t v = 0; v < V; v++)
+		mx = fmax(mx, ld_tensor_get(t, row + v));
+	for (size_t v = 0; v < V; v++)
+		sum += exp(ld_tensor_get(t, row + v) - mx);
+	return exp(ld_tensor_get(t, row + (size_t)id) - mx) / sum;
+}
+
+/* The ablation sweep: every value is what the same ablation run alone
+ * gives (--ablate), on top of the run's own patches; the zeroed head of
+ * the float64 reference's golden agrees; the answer is the run's argmax. */
+static void test_ablation_sweep(void **state)
+{
+	(void)state;
+	struct ld_err err = {{0}};
+	struct ld_model m;
+	if (ld_model_load(&m, DIR, &err) != LD_OK)
+		fail_msg("%s", err.msg);
+	const size_t T = sizeof prompt_b / sizeof prompt_b[0];
+	const int L = m.cfg.n_layers, H = m.cfg.n_heads;
+	/* with and without a patch of the run's own (zeroed head 0 of layer 0) */
+	for (int base = 0; base < 2; base++) {
+		struct ld_patch bp;
+		assert_int_equal(ld_patch_parse_ablate(&bp, "layers.0.head.0", &err), LD_OK);
+		struct ld_forward_opts o = {.patches = &bp, .n_patches = (size_t)base};
+		struct ld_trace tr;
+		ld_trace_init(&tr);
+		int32_t answer = -1;
+		assert_int_equal(ld_ablation_sweep(&m, prompt_b, T, &o, &tr, &answer, &err), LD_OK);
+		const struct ld_tensor *hp = &tr.t[ld_trace_find(&tr, "ablation.heads_p")];
+		const struct ld_tensor *fp = &tr.t[ld_trace_find(&tr, "ablation.ffn_p")];
+		assert_int_equal(hp->ndim, 2);
+		assert_int_equal(hp->shape[0], L);
+		assert_int_equal(hp->shape[1], H);
+		assert_string_equal(hp->axes, "layer,head");
+		assert_int_equal(fp->shape[0], L);
+
+		/* the answer is the run's own argmax */
+		struct ld_trace run;
+		ld_trace_init(&run);
+		assert_int_equal(ld_forward(&m, prompt_b, T, &o, &run, &err), LD_OK);
+		const struct ld_tensor *lg = &run.t[ld_trace_find(&run, "logits")];
+		size_t V = lg->shape[1], best = 0;
+		for (size_t v = 0; v < V; v++)
+			if (ld_tensor_get(lg, (T - 1) * V + v) > ld_tensor_get(lg, (T - 1) * V + best))
+				best = v;
+		assert_int_equal(answer, (int32_t)best);
+		ld_trace_free(&run);
+
+		for (int i = 0; i < L; i++)
+			for (int h = 0; h <= H; h++) {
+				char what[64];
+				struct ld_patch ps[2] = {bp};
+				if (h < H)
+					snprintf(what, sizeof what, "layers.%d.head.%d", i, h);
+				else
+					snprintf(what, sizeof what, "layers.%d.ffn", i);
+				assert_int_equal(ld_patch_parse_ablate(&ps[base], what, &err), LD_OK);
+				struct ld_forward_opts one = {.patches = ps, .n_patches = (size_t)base + 1};
+				ld_trace_init(&run);
+				assert_int_equal(ld_forward(&m, prompt_b, T, &one, &run, &err), LD_OK);
+				double want = p_last(&run.t[ld_trace_find(&run, "logits")], answer);
+				double got = h < H ? ld_tensor_get(hp, (size_t)(i * H + h)) : ld_tensor_get(fp, (size_t)i);
+				if (fabs(got - want) > 1e-6)
+					fail_msg("base %d, %s: sweep %.8f, alone %.8f", base, what, got, want);
+				ld_trace_free(&run);
+				ld_patch_free(&ps[base]);
+			}
+		ld_trace_free(&tr);
+		ld_patch_free(&bp);
+	}
+
+	/* the reference's run with layers.1.head.2 zeroed gives the same p */
+	struct ld_st_file gold;
+	assert_int_equal(ld_st_open(&gold, DIR "/patch_head.safetensors", &err), LD_OK);
+	size_t n_tok;
+	int32_t *tokens = tl_meta_ids(&gold, "tokens", &n_tok);
+	struct ld_trace tr;
+	ld_trace_init(&tr);
+	int32_t answer;
+	assert_int_equal(ld_ablation_sweep(&m, tokens, n_tok, NULL, &tr, &answer, &err), LD_OK);
+	const struct ld_st_tensor *glog = NULL;
+	for (size_t i = 0; i < gold.n; i++)
+		if (strcmp(gold.t[i].name, "logits") == 0)
+			glog = &gold.t[i];
+	assert_non_null(glog);
+	/* the reference's own float64 logits, softmax in double */
+	assert_int_equal(glog->dtype, LD_F64);
+	size_t V = glog->shape[1];
+	const double *row = (const double *)glog->data + (glog->shape[0] - 1) * V;
+	double mx = -INFINITY, sum = 0;
+	for (size_t v = 0; v < V; v++)
+		mx = fmax(mx, row[v]);
+	for (size_t v = 0; v < V; v++)
+		sum += exp(row[v] - mx);
+	double want = exp(row[answer] - mx) / sum;
+	double got = ld_tensor_get(&tr.t[ld_trace_find(&tr, "ablation.heads_p")], (size_t)(1 * H + 2));
+	if (fabs(got - want) > 1e-5 + 1e-4 * want)
+		fail_msg("layers.1.head.2: sweep %.8f, float64 reference %.8f", got, want);
+	ld_trace_free(&tr);
+	free(tokens);
+	ld_st_close(&gold);
+	ld_model_free(&m);
 }
 
 static void expect_parse_error(const char *spec, const char *text)
@@ -279,6 +389,7 @@ int main(void)
 		cmocka_unit_test(test_zeroed_head),
 		cmocka_unit_test(test_resid_from_other_prompt),
 		cmocka_unit_test(test_probs_row),
+		cmocka_unit_test(test_ablation_sweep),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_npy_reader),
 	};

@@ -76,4 +76,23 @@ refuse "--patch-from without a point" "expected TRACE_FILE:POINT" --patch-from "
 "$bin" trace --help | grep -q 'decode steps are not patched' && ok "--help says what happens at decode steps" \
 	|| bad "trace --help"
 
+# The ablation sweep: the two points, in the catalogue's shapes, beside
+# the prompt pass; the lowest head value is that head's --ablate run.
+demo -p "$prompt" --ablation-sweep -o "$tmp/sweep.st" >"$tmp/out" 2>&1 || bad "sweep: $(cat "$tmp/out")"
+"$bin" ls "$tmp/sweep.st" >"$tmp/ls"
+grep -q '^ablation\.heads_p  *layer 4 x head 8 .*core/ablation\.c:' "$tmp/ls" && ok "sweep records ablation.heads_p" \
+	|| bad "ls: $(grep ablation "$tmp/ls")"
+grep -q '^ablation\.ffn_p  *layer 4 ' "$tmp/ls" && ok "sweep records ablation.ffn_p" || bad "ls: $(grep ablation "$tmp/ls")"
+"$bin" dump "$tmp/sweep.st" 'ablation.*' -f csv -o "$tmp/sw" >/dev/null || bad "dump the sweep"
+# the smallest FFN value, and the FFN it names: zeroing it alone changes the answer
+ffn=$(awk -F, 'NR > 1 && (at == "" || $2 + 0 < min) { min = $2 + 0; at = $1 } END { print at }' \
+	"$tmp/sw/ablation.ffn_p.csv" 2>/dev/null)
+demo -p "$prompt" -n 1 --ablate "layers.$ffn.ffn" -o "$tmp/ffn.st" >"$tmp/out" 2>&1
+demo -p "$prompt" -n 1 -o "$tmp/one.st" >"$tmp/out1" 2>&1
+[ -n "$ffn" ] && [ "$(sed -n 's/.*generated \([0-9]*\).*/\1/p' "$tmp/out")" != "$(sed -n 's/.*generated \([0-9]*\).*/\1/p' "$tmp/out1")" ] &&
+	ok "the FFN the sweep ranks first changes the answer" || bad "sweep FFN '$ffn': $(cat "$tmp/out")"
+expect_error "no sweep on a classifier" "cls_f32: ablation sweep: the model has no logits" \
+	"$bin" trace -m tests/data/meta/cls_f32 -t 5,6 --ablation-sweep -o "$tmp/cls.st"
+[ ! -e "$tmp/cls.st" ] && ok "a refused sweep leaves nothing" || bad "a refused sweep left a file"
+
 tl_finish "patch"

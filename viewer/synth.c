@@ -156,8 +156,8 @@ enum ld_status vw_synth_trace(struct ld_trace *tr, const struct vw_synth *o, str
 				continue; /* the RoPE speeds belong to the model, not to a step */
 			if (p == LD_PT_SCORE)
 				continue; /* a classifier's head, recorded instead of logits */
-			if (ld_point_lens((enum ld_point)p))
-				continue; /* the logit lens, recorded only on request */
+			if (ld_point_lens((enum ld_point)p) || ld_point_sweep((enum ld_point)p))
+				continue; /* the logit lens and the ablation sweep, only on request */
 			{
 				size_t shape[3] = {T, 0, 0};
 				int ndim = 2;

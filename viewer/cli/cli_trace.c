@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "ablation.h"
 #include "cli.h"
 #include "dump.h"
 #include "forward.h"
@@ -305,6 +306,9 @@ int ld_cli_trace_run(const struct ld_trace_request *rq, struct ld_trace *tr)
 	 * is written to it as the pass records it, so it needs the disk only;
 	 * one for the viewer is held in memory. */
 	struct ld_trace_cost cost = ld_trace_cost(&m.cfg, n_ids, &fo);
+	if (rq->ablation_sweep) /* two small points more, made after the pass */
+		cost.header += ld_trace_point_header("ablation.heads_p", LD_PT_ABLATION_HEADS) +
+		               ld_trace_point_header("ablation.ffn_p", LD_PT_ABLATION_FFN);
 	size_t disk = rq->to_file ? ld_disk_available(rq->out_path) : SIZE_MAX;
 	size_t memory = rq->to_file ? SIZE_MAX : ld_memory_available();
 	size_t n_steps = (size_t)(rq->n_generate > 1 ? rq->n_generate - 1 : 0);
@@ -328,6 +332,13 @@ int ld_cli_trace_run(const struct ld_trace_request *rq, struct ld_trace *tr)
 		goto out;
 	}
 	ld_cli_phase(rq, "pass");
+	if (rq->ablation_sweep) {
+		if (ld_ablation_sweep(&m, ids, n_ids, &fo, tr, NULL, &err) != LD_OK) {
+			ld_cli_error("%s: %s", rq->model_dir, err.msg);
+			goto out;
+		}
+		ld_cli_phase(rq, "sweep");
+	}
 	tr->model_path = strdup(rq->model_dir);
 	if (text) {
 		/* The prompt is stored as given; bytes that are not UTF-8 cannot go
@@ -392,12 +403,12 @@ static const char trace_usage[] =
 	"                      [-o FILE] [--only GLOB]... [--lens[=K]] [--lens-mid] [--no-bos]\n"
 	"                      [--allow-special] [--force] [--times]\n"
 	"                      [--patch POINT=FILE.npy]... [--patch-from TRACE:POINT]...\n"
-	"                      [--ablate layers.I.head.H | layers.I.ffn]...\n"
+	"                      [--ablate layers.I.head.H | layers.I.ffn]... [--ablation-sweep]\n"
 	"  --lens[=K]   logit lens: record each layer's K best next-token guesses (default 5),\n"
 	"               final_norm then the output layer applied to layers.{i}.resid_out, as\n"
 	"               layers.{i}.lens_ids (int32) and layers.{i}.lens_probs (token x rank)\n"
 	"  --lens-mid   the same after each layer's attention (resid_mid): layers.{i}.lens_mid_*\n"
-	"  --times      each phase's wall time on stderr (load, tokenizer, pass, labels, write)\n"
+	"  --times      each phase's wall time on stderr (load, tokenizer, labels, pass, sweep, write)\n"
 	"\n"
 	"Patching: the tensor computed at POINT in the prompt pass is replaced, and\n"
 	"everything after it is computed from the new value (which the trace records).\n"
@@ -412,7 +423,13 @@ static const char trace_usage[] =
 	"q, k, v, q_rope, k_rope, scores, probs, attn, attn_out, resid_mid, ffn_norm,\n"
 	"ffn_gate, ffn_up, ffn_act, ffn_out, resid_out. Several patches may be given.\n"
 	"With -n, decode steps are not patched: each new token runs normally, attending\n"
-	"to the keys and values the patched prompt pass left in the cache.\n";
+	"to the keys and values the patched prompt pass left in the cache.\n"
+	"  --ablation-sweep            which components the answer needs: one more pass per\n"
+	"                              head and per FFN, each zeroed alone (on top of the\n"
+	"                              patches above), recording the probability of the run's\n"
+	"                              own next token at the last position as ablation.heads_p\n"
+	"                              (layer x head) and ablation.ffn_p (layer); the lowest\n"
+	"                              is what the answer needs most\n";
 
 int ld_cli_trace_args(int argc, char **argv, struct ld_trace_request *rq, const char *usage)
 {
@@ -423,7 +440,7 @@ int ld_cli_trace_args(int argc, char **argv, struct ld_trace_request *rq, const 
 		{"only", required_argument, 0, 'O'}, {"force", no_argument, 0, 'F'},
 		{"no-bos", no_argument, 0, 'B'}, {"allow-special", no_argument, 0, 'S'},
 		{"patch", required_argument, 0, 'P'}, {"patch-from", required_argument, 0, 'Q'},
-		{"ablate", required_argument, 0, 'A'},
+		{"ablate", required_argument, 0, 'A'}, {"ablation-sweep", no_argument, 0, 'W'},
 		{"lens", optional_argument, 0, 'L'}, {"lens-mid", no_argument, 0, 'M'},
 		{"times", no_argument, 0, 'T'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
@@ -471,6 +488,7 @@ int ld_cli_trace_args(int argc, char **argv, struct ld_trace_request *rq, const 
 			rq->patch_arg[rq->n_patch++] = optarg;
 			break;
 		case 'T': rq->times = 1; break;
+		case 'W': rq->ablation_sweep = 1; break;
 		case 'h': fputs(usage, stdout); return -1;
 		default: fputs(usage, stderr); return 1;
 		}

@@ -263,6 +263,19 @@ static char *find_lesson_model(const char *lessons_dir, const char *lesson_path)
 	return found;
 }
 
+/* Does the lesson look at the ablation sweep (ablation.* points)? Then its
+ * trace runs one (trace --ablation-sweep). */
+static int lesson_wants_sweep(const char *lesson_path)
+{
+	struct ls_lesson L = {0};
+	struct ld_err err = {{0}};
+	if (ls_load(&L, lesson_path, &err) != LD_OK)
+		return 0; /* the runner reports it */
+	int yes = ls_mentions(&L, "ablation.");
+	ls_free(&L);
+	return yes;
+}
+
 static const char lesson_usage[] =
 	"usage: llamadbg lesson          list the lessons and your progress\n"
 	"       llamadbg lesson N|NAME   open one on the demo model's seed-prompt trace\n"
@@ -377,6 +390,7 @@ int ld_cmd_lesson(int argc, char **argv)
 		rq = (struct ld_trace_request){.model_dir = demo, .prompt = DEFAULT_PROMPT, .n_generate = 3,
 		                               .only = only, .lens_k = 5};
 	}
+	rq.ablation_sweep = lesson_wants_sweep(path);
 	struct ld_trace tr;
 	rc = ld_cli_trace_run(&rq, &tr);
 	if (rc == 0) {
