@@ -296,7 +296,15 @@ struct isa {
 	/* tile(dt, R, TB, a): R is r_many, r_few or 1; TB is 1..tb_max */
 	void (*tile)(enum ld_dtype dt, int R, int TB, const struct tile *a);
 	ld_dequant_fn *dequant; /* block types to f32, with the same ISA */
+	int q8_0_in_tile;       /* Q8_0 widened in registers by the tile, as bf16 is,
+	                           instead of decoded to f32 rows first */
 };
+
+/* Is w's block type decoded to f32 rows before the tiles (decode_chunk)? */
+static int decoded_first(const struct isa *isa, enum ld_dtype dt)
+{
+	return ld_dtype_is_quant(dt) && !(dt == LD_Q8_0 && isa->q8_0_in_tile);
+}
 
 /* Token blocks as even as possible, at most tb_max: T = 17 -> 6, 6, 5.
  * Block b of n has T / n + (b < T % n) tokens. */
@@ -377,7 +385,7 @@ static void chunk_run(const struct isa *isa, float *out, const float *x, const f
 {
 	const size_t rows = w->rows, cols = w->cols, colsg = cols - cols % isa->group;
 	const size_t nblk = token_blocks(T, isa->tb_max);
-	const int quant = ld_dtype_is_quant(w->dtype);
+	const int quant = decoded_first(isa, w->dtype);
 	const enum ld_dtype tile_dt = quant ? LD_F32 : w->dtype;
 	struct tile a = {.out = out, .ldo = rows, .part_ld = T};
 
@@ -444,7 +452,7 @@ static int matmul_blocked(const struct isa *isa, float *out, const float *x,
                           const struct ld_weight *w, size_t T)
 {
 	const size_t rows = w->rows, cols = w->cols, colsg = cols - cols % isa->group;
-	const int quant = ld_dtype_is_quant(w->dtype);
+	const int quant = decoded_first(isa, w->dtype);
 	float *xp = NULL;
 	if (colsg) {
 		size_t bytes = (T * colsg * sizeof(float) + 63) & ~(size_t)63;
@@ -624,6 +632,45 @@ AVX2_INLINE void tile_step(enum ld_dtype dt, int R, int TB, __m256 acc[4][TB_LIM
 	}
 }
 
+/* Q8_0: one block of 32 columns, the scale d (f16) and 32 int8 q, widened
+ * in registers to d * q, the value the format defines (the same product
+ * the block decoder writes), then the two 16-column groups of tile_step:
+ * the first 8 columns in the lo half, the next 8 in the hi half. */
+AVX2_INLINE __m256 q8_widen(__m256 d, const unsigned char *q)
+{
+	__m128i b = _mm_loadl_epi64((const __m128i *)q); /* 8 x int8 */
+	return _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b)));
+}
+
+AVX2_INLINE void tile_step_q8(int R, int TB, __m256 acc[4][TB_LIMIT], const unsigned char *const wk[4],
+                              const float *xk, const uintptr_t pf[4])
+{
+	__m256 d[4], wv[4];
+#pragma GCC unroll 4
+	for (int r = 0; r < R; r++) {
+		_mm_prefetch((const char *)pf[r], _MM_HINT_T1);
+		uint16_t h;
+		memcpy(&h, wk[r], 2);
+		d[r] = _mm256_set1_ps(_cvtsh_ss(h));
+	}
+#pragma GCC unroll 2
+	for (int g = 0; g < 2; g++, xk += TB * 16) {
+#pragma GCC unroll 2
+		for (int half = 0; half < 2; half++) {
+#pragma GCC unroll 4
+			for (int r = 0; r < R; r++)
+				wv[r] = q8_widen(d[r], wk[r] + 2 + 16 * g + 8 * half);
+#pragma GCC unroll 8
+			for (int t = 0; t < TB; t++) {
+				__m256 xv = load_x(xk + t * 16 + 8 * half);
+#pragma GCC unroll 4
+				for (int r = 0; r < R; r++)
+					acc[r][t] = _mm256_fmadd_ps(wv[r], xv, acc[r][t]);
+			}
+		}
+	}
+}
+
 /* The tile's accumulators += W[r0..r0+R][k0..k1] . x[t0..t0+TB][k0..k1],
  * lane by lane; after the last column block, their lane sums are
  * out[t0..t0+TB][r0..r0+R]. R, TB and dt are constants at every call, so
@@ -633,7 +680,10 @@ AVX2_INLINE void tile_step(enum ld_dtype dt, int R, int TB, __m256 acc[4][TB_LIM
 AVX2_INLINE void tile_kernel(enum ld_dtype dt, int R, int TB, const struct tile *a)
 {
 	const size_t esz = dt == LD_F32 ? 4 : 2;
-	const size_t n = (a->k1 - a->k0) * esz; /* bytes of each row to walk */
+	/* bytes of each row to walk; Q8_0: 34 for each block of 32 columns */
+	const size_t n = dt == LD_Q8_0 ? (a->k1 - a->k0) / 32 * 34 : (a->k1 - a->k0) * esz;
+	const size_t step = dt == LD_Q8_0 ? 34 : 16 * esz; /* bytes per step */
+	const size_t xstep = dt == LD_Q8_0 ? 2 * TB * 16 : TB * 16;
 	const float *xk = a->xb + a->k0 / 16 * TB * 16;
 	const unsigned char *w[4];
 	__m256 acc[4][TB_LIMIT];
@@ -648,7 +698,7 @@ AVX2_INLINE void tile_kernel(enum ld_dtype dt, int R, int TB, const struct tile 
 			                     : _mm256_load_ps(a->part + (r * a->part_ld + t) * 8);
 	}
 
-	for (size_t i = 0; i < n; i += 16 * esz, xk += TB * 16) {
+	for (size_t i = 0; i < n; i += step, xk += xstep) {
 		const unsigned char *wk[4];
 		uintptr_t pf[4];
 #pragma GCC unroll 4
@@ -656,7 +706,10 @@ AVX2_INLINE void tile_kernel(enum ld_dtype dt, int R, int TB, const struct tile 
 			wk[r] = w[r] + i;
 			pf[r] = a->pf[r] + i;
 		}
-		tile_step(dt, R, TB, acc, wk, xk, pf);
+		if (dt == LD_Q8_0)
+			tile_step_q8(R, TB, acc, wk, xk, pf);
+		else
+			tile_step(dt, R, TB, acc, wk, xk, pf);
 	}
 
 	/* Not the last column block: keep the 8-lane sums for the next one. */
@@ -705,6 +758,7 @@ AVX2_INLINE void tile_kernel(enum ld_dtype dt, int R, int TB, const struct tile 
 AVX2 static void avx2_f32(int R, int TB, const struct tile *a) { AVX2_CASES(LD_F32) }
 AVX2 static void avx2_bf16(int R, int TB, const struct tile *a) { AVX2_CASES(LD_BF16) }
 AVX2 static void avx2_f16(int R, int TB, const struct tile *a) { AVX2_CASES(LD_F16) }
+AVX2 static void avx2_q8_0(int R, int TB, const struct tile *a) { AVX2_CASES(LD_Q8_0) }
 
 static void tile_avx2(enum ld_dtype dt, int R, int TB, const struct tile *a)
 {
@@ -712,13 +766,15 @@ static void tile_avx2(enum ld_dtype dt, int R, int TB, const struct tile *a)
 		avx2_bf16(R, TB, a);
 	else if (dt == LD_F16)
 		avx2_f16(R, TB, a);
+	else if (dt == LD_Q8_0)
+		avx2_q8_0(R, TB, a);
 	else
 		avx2_f32(R, TB, a);
 }
 
 static const struct isa isa_avx2 = {
 	.group = 16, .lanes = 8, .tb_max = 6, .r_many = 2, .r_few = 4, .tile = tile_avx2,
-	.dequant = ld_dequant_avx2,
+	.dequant = ld_dequant_avx2, .q8_0_in_tile = 1,
 };
 
 /* ---- AVX-512F tiles ------------------------------------------------------
