@@ -11,10 +11,14 @@
  * (util.c asks for them): a file cached earlier in 4 KB pieces is read by
  * the matmuls through 4 KB pages, and runs slower, until it is evicted.
  *
- *   forward_bench MODEL_DIR GFLOP [REPEAT [TOKENS]]
+ *   forward_bench MODEL GFLOP [REPEAT [TOKENS [MODES]]]
  *
- * TOKENS (default 17) repeats the seed prompt's ids to that length, for
- * long prompts (GFLOP is then the caller's count for that length).
+ * MODEL is anything `llamadbg trace -m` takes: a model directory or a
+ * .gguf file (its block types are decoded inside the matmul). TOKENS
+ * (default 17) repeats the seed prompt's ids to that length, for long
+ * prompts (GFLOP is then the caller's count for that length). MODES is a
+ * comma-separated choice of all, none and lens (default all three), for
+ * passes too long to time every way.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -38,7 +42,7 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /* From /proc/self/smaps: the resident kB of this process's mappings of
- * files under dir, and how many of them are mapped in 2 MB pages. Returns 0
+ * dir (a file) or of files under it, and how many of them are mapped in 2 MB pages. Returns 0
  * if smaps cannot be read (not Linux). */
 static int weight_pages(const char *dir, unsigned long long *rss_kb, unsigned long long *pmd_kb)
 {
@@ -56,7 +60,7 @@ static int weight_pages(const char *dir, unsigned long long *rss_kb, unsigned lo
 	while (fgets(line, sizeof line, f)) {
 		char *path = strchr(line, '/');
 		if (strchr(line, '-') && strchr(line, '-') < strchr(line, ' ')) /* a mapping's first line */
-			ours = path && strncmp(path, real, n) == 0 && path[n] == '/';
+			ours = path && strncmp(path, real, n) == 0 && (path[n] == '/' || path[n] == '\n');
 		else if (ours && sscanf(line, "Rss: %llu kB", &kb) == 1)
 			*rss_kb += kb;
 		else if (ours && sscanf(line, "FilePmdMapped: %llu kB", &kb) == 1)
@@ -69,11 +73,15 @@ static int weight_pages(const char *dir, unsigned long long *rss_kb, unsigned lo
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: forward_bench MODEL_DIR GFLOP [REPEAT [TOKENS]]\n");
+		fprintf(stderr, "usage: forward_bench MODEL GFLOP [REPEAT [TOKENS [MODES]]]\n");
 		return 1;
 	}
 	const double gflop = atof(argv[2]);
 	const int repeat = argc > 3 ? atoi(argv[3]) : 5;
+	if (repeat < 1) {
+		fprintf(stderr, "forward_bench: REPEAT must be a positive count\n");
+		return 1;
+	}
 	/* The seed prompt's 17 Llama 3 token ids. */
 	const int32_t seed[17] = {128000, 1820, 4320, 311, 279, 17139, 3488, 315, 2324,
 	                          11,     279,  15861, 11, 323, 4395,  374,  220};
@@ -95,8 +103,26 @@ int main(int argc, char **argv)
 	const struct ld_forward_opts modes[3] = {
 		{0}, {.only = none, .n_only = 1}, {.only = lens, .n_only = 1, .lens_k = 5}};
 	const char *names[3] = {"all", "none", "lens"};
+	int want[3] = {1, 1, 1};
+	if (argc > 5) {
+		char *list = strdup(argv[5]);
+		want[0] = want[1] = want[2] = 0;
+		for (char *s = list ? strtok(list, ",") : NULL; s; s = strtok(NULL, ",")) {
+			int k = 0;
+			while (k < 3 && strcmp(s, names[k]) != 0)
+				k++;
+			if (k == 3) {
+				fprintf(stderr, "forward_bench: MODES: unknown mode '%s' (all, none or lens)\n", s);
+				return 1;
+			}
+			want[k] = 1;
+		}
+		free(list);
+	}
 	double *t = calloc((size_t)repeat + 1, sizeof *t), med_none = 0;
 	for (int k = 0; k < 3 && t; k++) {
+		if (!want[k])
+			continue;
 		for (int i = 0; i <= repeat; i++) {
 			struct ld_trace tr;
 			ld_trace_init(&tr);
@@ -114,11 +140,16 @@ int main(int argc, char **argv)
 		if (k == 2) {
 			/* 2 * tokens * dim * vocab per layer */
 			const struct ld_config *c = &m.cfg;
-			double extra = 2.0 * 17 * c->dim * (double)c->vocab_size * c->n_layers / 1e9;
-			printf("in-process forward, logit lens (--lens, %d output projections more)  median %.3f s"
-			       "  +%.3f s (+%.0f%%) over none  %.1f GFLOP/s  best %.3f s\n",
-			       c->n_layers, med, med - med_none, 100 * (med - med_none) / med_none,
-			       (gflop + extra) / med, best);
+			double extra = 2.0 * (double)n_ids * c->dim * (double)c->vocab_size * c->n_layers / 1e9;
+			if (med_none > 0)
+				printf("in-process forward, logit lens (--lens, %d output projections more)  median %.3f s"
+				       "  +%.3f s (+%.0f%%) over none  %.1f GFLOP/s  best %.3f s\n",
+				       c->n_layers, med, med - med_none, 100 * (med - med_none) / med_none,
+				       (gflop + extra) / med, best);
+			else
+				printf("in-process forward, logit lens (--lens, %d output projections more)  median %.3f s"
+				       "  %.1f GFLOP/s  best %.3f s\n",
+				       c->n_layers, med, (gflop + extra) / med, best);
 			continue;
 		}
 		if (k == 1)

@@ -9,18 +9,28 @@
 # machine, between minutes); compare by ratio in one run. So this alternates
 # the two, ROUNDS times (default 3), and starts each timed run only once the
 # machine is idle:
-#   ours       BUILD/bench/forward_bench: 17 tokens, every trace point
-#              recorded; median of 10 passes (1b) or 5 (8b) after a first one;
-#   llama.cpp  llama-bench -p 17 -n 0: one 17-token batch; the same number of
+#   ours       BUILD/bench/forward_bench: every trace point recorded; median
+#              of REPS passes after a first one;
+#   llama.cpp  llama-bench -p TOKENS -n 0: one batch of TOKENS tokens; REPS
 #              repetitions after its warm-up; median of its samples.
-# Both use OMP_NUM_THREADS threads (default 2) and bf16 weights, mmapped.
+# on these files, each model's comparisons in this order:
+#   bf16       17 tokens: ours on the Hugging Face directory, llama.cpp on
+#              its GGUF conversion; REPS 10 (1b) or 5 (8b);
+#   Q8_0, Q4_K_M  17 tokens, both on the same GGUF, made by llama-quantize
+#              (LLAMA_QUANTIZE, default the one next to LLAMA_BENCH; without
+#              it these are skipped); REPS 5 (1b) or 3 (8b);
+#   bf16, 512  1b only (LONG=0 leaves it out): ours also with nothing
+#              recorded; REPS 1, ROUNDS_LONG rounds (default 1).
+# Both use OMP_NUM_THREADS threads (default 2), weights mmapped.
 # llama-bench computes the logits of the last position only and records
 # nothing, so the comparison favours llama.cpp.
 #
 # Needs what tests/bench/run.sh builds (forward_bench and BUILD/bench/llama1b;
 # BENCH_8B=1 for llama8b) and python3. Each model is converted once to
 # BUILD/bench/llamaNb.gguf by tests/bench/hf_to_gguf.py, again only when the
-# model is newer than that file (the 8B shape needs 16 GB more disk).
+# model is newer than that file (the 8B shape needs 16 GB more disk), and
+# quantized once to BUILD/bench/llamaNb-Q8_0.gguf and -Q4_K_M.gguf, again
+# only when the bf16 GGUF is newer.
 #
 # Output: one line per round, then the summary lines, which start with
 # "vs llama.cpp" (run.sh copies them to its summary). A round is marked BUSY,
@@ -32,6 +42,8 @@
 set -eu
 
 ROUNDS=${ROUNDS:-3}
+ROUNDS_LONG=${ROUNDS_LONG:-1} # rounds of the 512-token comparison
+LONG=${LONG:-1}               # 0: leave the 512-token comparison out
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
 IDLE_NEED=95 # % of CPU time idle over a 2 s window before a timed run
 IDLE_MAX=120 # seconds to wait for that before running anyway (BUSY)
@@ -41,16 +53,24 @@ if [ -z "${LLAMA_BENCH:-}" ] || [ ! -x "$LLAMA_BENCH" ]; then
 	echo "vs_llamacpp: set LLAMA_BENCH to llama.cpp's llama-bench; build it from llama.cpp's source with cmake: cmake -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build --target llama-bench (it lands in build/bin/llama-bench)" >&2
 	exit 2
 fi
+# llama-quantize: LLAMA_QUANTIZE, or the one built next to llama-bench.
+QUANTIZE=${LLAMA_QUANTIZE:-$(dirname "$LLAMA_BENCH")/llama-quantize}
+if [ ! -x "$QUANTIZE" ]; then
+	[ -z "${LLAMA_QUANTIZE:-}" ] || echo "vs_llamacpp: LLAMA_QUANTIZE=$LLAMA_QUANTIZE is not an executable; comparing bf16 only" >&2
+	QUANTIZE=""
+fi
 if [ $# -lt 1 ]; then
 	echo "usage: LLAMA_BENCH=/path/to/llama-bench $0 BUILD [1b|8b]..." >&2
 	exit 2
 fi
-case $ROUNDS in
-'' | *[!0-9]* | 0)
-	echo "vs_llamacpp: ROUNDS=$ROUNDS, expected a positive number" >&2
-	exit 2
-	;;
-esac
+for n in "$ROUNDS" "$ROUNDS_LONG"; do
+	case $n in
+	'' | *[!0-9]* | 0)
+		echo "vs_llamacpp: ROUNDS=$ROUNDS, ROUNDS_LONG=$ROUNDS_LONG: expected positive numbers" >&2
+		exit 2
+		;;
+	esac
+done
 
 HERE=$(dirname "$0")
 BUILD=$1
@@ -120,12 +140,86 @@ median() {
 	sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
 
-# bench_model 1b|8b: convert the model once, then ROUNDS rounds of
-# forward_bench and llama-bench; one summary line into SUMMARY.
+# compare LABEL MODEL GGUF TOKENS GFLOP REPS: ROUNDS (ROUNDS_LONG when
+# TOKENS > 17) rounds of forward_bench on MODEL (a directory or a .gguf)
+# and llama-bench -p TOKENS on GGUF; one summary line into SUMMARY. At 17
+# tokens ours is the pass with everything recorded; longer, both the pass
+# with everything recorded and the one with nothing (the summary's ratio is
+# "all" / llama.cpp, the "none" ratio beside it).
+compare() {
+	name=$1 model=$2 file=$3 tokens=$4 gflop=$5 reps=$6
+	rounds_n=$ROUNDS modes=all
+	[ "$tokens" -gt 17 ] && rounds_n=$ROUNDS_LONG modes=all,none
+	echo "== $name, $tokens tokens, $OMP_NUM_THREADS threads, $rounds_n x (ours: forward_bench $modes, $reps passes after a first; llama.cpp: llama-bench -p $tokens -n 0 -r $reps)"
+	rounds=$OUT/vs_llamacpp.rounds
+	: >"$rounds"
+	r=1
+	while [ $r -le "$rounds_n" ]; do
+		busy="" # why this round is not to be trusted, if it is not
+		wait_idle || busy="not idle before ours"
+		if ! timed "$FB" "$model" "$gflop" "$reps" "$tokens" "$modes" >"$OUT/vs_forward.out"; then
+			echo "vs_llamacpp: forward_bench failed on $model" >&2
+			return 1
+		fi
+		[ -z "$BUSY_NOTE" ] || busy="${busy:+$busy; }$BUSY_NOTE"
+		ours=$(sed -n 's/^in-process forward, record all .* median \([0-9.]*\) s .*/\1/p' "$OUT/vs_forward.out")
+		none=$(sed -n 's/^in-process forward, record none .* median \([0-9.]*\) s .*/\1/p' "$OUT/vs_forward.out")
+		if [ -z "$ours" ]; then
+			echo "vs_llamacpp: no 'record all' median in forward_bench's output ($OUT/vs_forward.out)" >&2
+			return 1
+		fi
+
+		wait_idle || busy="${busy:+$busy; }not idle before llama.cpp"
+		if ! timed "$LLAMA_BENCH" -m "$file" -p "$tokens" -n 0 -t "$OMP_NUM_THREADS" -r "$reps" -o json \
+			>"$OUT/vs_llama.json" 2>"$OUT/vs_llama.err"; then
+			echo "vs_llamacpp: llama-bench failed on $file; its last words ($OUT/vs_llama.err):" >&2
+			tail -n 5 "$OUT/vs_llama.err" >&2
+			return 1
+		fi
+		[ -z "$BUSY_NOTE" ] || busy="${busy:+$busy; }$BUSY_NOTE"
+		theirs=$(python3 -c 'import json, statistics, sys
+r = json.load(open(sys.argv[1]))[0]
+print("%.3f" % (statistics.median(r["samples_ns"]) / 1e9))' "$OUT/vs_llama.json")
+
+		ratio=$(echo "$ours $theirs" | awk '{ printf "%.3f", $1 / $2 }')
+		ratio_none=$(echo "${none:-0} $theirs" | awk '{ printf "%.3f", $1 / $2 }')
+		state=OK
+		[ -z "$busy" ] || state=BUSY
+		echo "$ours $theirs $ratio ${none:-0} $ratio_none $state" >>"$rounds"
+		printf 'round %d/%d  %s  ours %.3f s  llama.cpp %.3f s  ours/llama.cpp %.2f%s%s\n' \
+			"$r" "$rounds_n" "$name" "$ours" "$theirs" "$ratio" \
+			"${none:+  (recording nothing $none s, $ratio_none)}" "${busy:+  BUSY: $busy}"
+		r=$((r + 1))
+	done
+
+	# Medians over the rounds that ran on an idle machine; over all of them,
+	# flagged, if none did.
+	n_ok=$(grep -c ' OK$' "$rounds" || true)
+	if [ "$n_ok" -gt 0 ]; then
+		grep ' OK$' "$rounds" >"$rounds.use"
+		note="median of $n_ok round$([ "$n_ok" = 1 ] || echo s)"
+		[ "$n_ok" -lt "$rounds_n" ] && note="$note, $((rounds_n - n_ok)) BUSY left out"
+	else
+		cp "$rounds" "$rounds.use"
+		note="median of $rounds_n round$([ "$rounds_n" = 1 ] || echo s), all BUSY: the machine was not idle, unreliable"
+	fi
+	extra=""
+	[ -z "$none" ] || extra=$(printf '  recording nothing %.3f s, %.2f' \
+		"$(cut -d' ' -f4 "$rounds.use" | median)" "$(cut -d' ' -f5 "$rounds.use" | median)")
+	printf 'vs llama.cpp %s, %s tokens  ours %.3f s  llama.cpp %.3f s  ours/llama.cpp %.2f%s  (%s, %s threads)\n' "$name" "$tokens" \
+		"$(cut -d' ' -f1 "$rounds.use" | median)" "$(cut -d' ' -f2 "$rounds.use" | median)" \
+		"$(cut -d' ' -f3 "$rounds.use" | median)" "$extra" "$note" "$OMP_NUM_THREADS" >>"$SUMMARY"
+	rm -f "$rounds" "$rounds.use"
+}
+
+# bench_model 1b|8b: convert the model once (and quantize it once, given
+# llama-quantize), then compare: bf16 at 17 tokens (ours on the Hugging Face
+# directory), Q8_0 and Q4_K_M at 17 tokens (both on the same .gguf), and,
+# for 1b, bf16 at 512 tokens.
 bench_model() {
 	case $1 in
-	1b) gflop=42.0 reps=10 label=1B ;;
-	8b) gflop=255.0 reps=5 label=8B ;;
+	1b) gflop=42.0 gflop512=1265 reps=10 qreps=5 label=1B ;;
+	8b) gflop=255.0 gflop512=7680 reps=5 qreps=3 label=8B ;;
 	*)
 		echo "vs_llamacpp: unknown model '$1' (1b or 8b)" >&2
 		return 1
@@ -144,60 +238,26 @@ bench_model() {
 		python3 "$HERE/hf_to_gguf.py" --force "$dir" "$gguf"
 	fi
 
-	echo "== $label, $OMP_NUM_THREADS threads, $ROUNDS x (ours: forward_bench, record all, $reps passes; llama.cpp: llama-bench -p 17 -n 0 -r $reps)"
-	rounds=$OUT/vs_llamacpp.rounds
-	: >"$rounds"
-	r=1
-	while [ $r -le "$ROUNDS" ]; do
-		busy="" # why this round is not to be trusted, if it is not
-		wait_idle || busy="not idle before ours"
-		if ! timed "$FB" "$dir" "$gflop" "$reps" >"$OUT/vs_forward.out"; then
-			echo "vs_llamacpp: forward_bench failed on $dir" >&2
-			return 1
-		fi
-		[ -z "$BUSY_NOTE" ] || busy="${busy:+$busy; }$BUSY_NOTE"
-		ours=$(sed -n 's/^in-process forward, record all .* median \([0-9.]*\) s .*/\1/p' "$OUT/vs_forward.out")
-		if [ -z "$ours" ]; then
-			echo "vs_llamacpp: no 'record all' median in forward_bench's output ($OUT/vs_forward.out)" >&2
-			return 1
-		fi
-
-		wait_idle || busy="${busy:+$busy; }not idle before llama.cpp"
-		if ! timed "$LLAMA_BENCH" -m "$gguf" -p 17 -n 0 -t "$OMP_NUM_THREADS" -r "$reps" -o json \
-			>"$OUT/vs_llama.json" 2>"$OUT/vs_llama.err"; then
-			echo "vs_llamacpp: llama-bench failed on $gguf; its last words ($OUT/vs_llama.err):" >&2
-			tail -n 5 "$OUT/vs_llama.err" >&2
-			return 1
-		fi
-		[ -z "$BUSY_NOTE" ] || busy="${busy:+$busy; }$BUSY_NOTE"
-		theirs=$(python3 -c 'import json, statistics, sys
-r = json.load(open(sys.argv[1]))[0]
-print("%.3f" % (statistics.median(r["samples_ns"]) / 1e9))' "$OUT/vs_llama.json")
-
-		ratio=$(echo "$ours $theirs" | awk '{ printf "%.3f", $1 / $2 }')
-		state=OK
-		[ -z "$busy" ] || state=BUSY
-		echo "$ours $theirs $ratio $state" >>"$rounds"
-		printf 'round %d/%d  %s  ours %.3f s  llama.cpp %.3f s  ours/llama.cpp %.2f%s\n' \
-			"$r" "$ROUNDS" "$label" "$ours" "$theirs" "$ratio" "${busy:+  BUSY: $busy}"
-		r=$((r + 1))
-	done
-
-	# Medians over the rounds that ran on an idle machine; over all of them,
-	# flagged, if none did.
-	n_ok=$(grep -c ' OK$' "$rounds" || true)
-	if [ "$n_ok" -gt 0 ]; then
-		grep ' OK$' "$rounds" >"$rounds.use"
-		note="median of $n_ok round$([ "$n_ok" = 1 ] || echo s)"
-		[ "$n_ok" -lt "$ROUNDS" ] && note="$note, $((ROUNDS - n_ok)) BUSY left out"
-	else
-		cp "$rounds" "$rounds.use"
-		note="median of $ROUNDS rounds, all BUSY: the machine was not idle, unreliable"
+	compare "$label bf16" "$dir" "$gguf" 17 "$gflop" "$reps"
+	if [ -n "$QUANTIZE" ]; then
+		for q in Q8_0 Q4_K_M; do
+			qf=$OUT/llama$1-$q.gguf
+			if [ -z "$(find -L "$qf" -newer "$gguf" 2>/dev/null)" ]; then
+				echo "== $label: quantizing $gguf to $qf"
+				if ! "$QUANTIZE" "$gguf" "$qf.tmp" "$q" "$OMP_NUM_THREADS" >"$OUT/vs_quantize.log" 2>&1; then
+					echo "vs_llamacpp: llama-quantize failed on $gguf; its last words ($OUT/vs_quantize.log):" >&2
+					tail -n 5 "$OUT/vs_quantize.log" >&2
+					rm -f "$qf.tmp"
+					return 1
+				fi
+				mv "$qf.tmp" "$qf"
+			fi
+			compare "$label $q" "$qf" "$qf" 17 "$gflop" "$qreps"
+		done
 	fi
-	printf 'vs llama.cpp %s  ours %.3f s  llama.cpp %.3f s  ours/llama.cpp %.2f  (%s, %s threads)\n' "$label" \
-		"$(cut -d' ' -f1 "$rounds.use" | median)" "$(cut -d' ' -f2 "$rounds.use" | median)" \
-		"$(cut -d' ' -f3 "$rounds.use" | median)" "$note" "$OMP_NUM_THREADS" >>"$SUMMARY"
-	rm -f "$rounds" "$rounds.use"
+	if [ "$1" = 1b ] && [ "$LONG" = 1 ]; then
+		compare "$label bf16" "$dir" "$gguf" 512 "$gflop512" 1
+	fi
 }
 
 for model in "$@"; do
@@ -205,7 +265,7 @@ for model in "$@"; do
 done
 
 if [ -s "$SUMMARY" ]; then
-	echo "vs llama.cpp note: llama-bench computes the last position's logits only; we compute all 17 and record every trace point, so this favours llama.cpp" >>"$SUMMARY"
+	echo "vs llama.cpp note: llama-bench computes the last position's logits only; we compute all of them and record every trace point (unless 'recording nothing'), so this favours llama.cpp" >>"$SUMMARY"
 	echo "== vs llama.cpp, summary"
 	cat "$SUMMARY"
 else
