@@ -23,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bgwrite.h"
 #include "model.h"
 #include "safetensors.h"
 #include "util.h"
@@ -35,7 +36,9 @@ const char *const ld_wmat_name[LD_WM_N] = {"q", "k", "v", "o", "gate", "up", "do
  * back, after `reserve` bytes kept for the length and the header. */
 struct ld_trace_stream {
 	struct ld_atomic out;  /* the temporary file, renamed into place by ld_trace_save */
-	size_t reserve;        /* where the data starts: a multiple of 8 */
+	struct ld_bgwrite *bg; /* writes the data from a second thread (bgwrite.h) */
+	size_t reserve;        /* where the data starts: a multiple of 4096 (O_DIRECT's
+	                          alignment, bgwrite.c) */
 	size_t written;        /* data bytes so far */
 };
 
@@ -143,6 +146,7 @@ void ld_trace_free(struct ld_trace *tr)
 	free(tr->patches);
 	free(tr->wtypes);
 	if (tr->stream) {
+		ld_bgwrite_abort(tr->stream->bg);
 		ld_atomic_abort(&tr->stream->out); /* never saved: nothing is left behind */
 		free(tr->stream);
 	}
@@ -327,7 +331,7 @@ enum ld_status ld_trace_add(struct ld_trace *tr, const char *name, enum ld_point
 	t->nbytes = ld_tensor_numel(t) * ld_dtype_size(dtype);
 	if (tr->stream) {
 		/* to the disk now; only the description stays */
-		enum ld_status st = ld_atomic_write(&tr->stream->out, data, t->nbytes, err);
+		enum ld_status st = ld_bgwrite_put(tr->stream->bg, data, t->nbytes, err);
 		if (st != LD_OK)
 			return st;
 		tr->stream->written += t->nbytes;
@@ -416,9 +420,11 @@ enum ld_status ld_trace_stream_to(struct ld_trace *tr, const char *path, int for
 		free(s);
 		return st;
 	}
-	s->reserve = (reserve < 64 ? 64 : reserve + 7) / 8 * 8;
-	if (lseek(s->out.fd, (off_t)s->reserve, SEEK_SET) < 0) {
-		st = ld_fail(err, LD_ERR_IO, "%s: cannot seek: %s", path, strerror(errno));
+	s->reserve = (reserve + 4095) / 4096 * 4096;
+	if (s->reserve == 0)
+		s->reserve = 4096;
+	st = ld_bgwrite_open(&s->bg, s->out.fd, s->out.tmp, path, (off_t)s->reserve, err);
+	if (st != LD_OK) {
 		ld_atomic_abort(&s->out);
 		free(s);
 		return st;
@@ -486,7 +492,10 @@ size_t ld_trace_header_reserve(const struct ld_trace *tr, size_t points, const i
 static enum ld_status stream_finish(struct ld_trace *tr, const char *text, int force, struct ld_err *err)
 {
 	struct ld_trace_stream *s = tr->stream;
-	enum ld_status st = LD_OK;
+	enum ld_status st = ld_bgwrite_close(s->bg, err); /* all the data on the disk */
+	s->bg = NULL;
+	if (st != LD_OK)
+		return st;
 	size_t hlen = strlen(text);
 	if (hlen + 8 <= s->reserve) {
 		size_t padded = s->reserve - 8;
@@ -608,8 +617,10 @@ enum ld_status ld_trace_save(struct ld_trace *tr, const char *path, int force, s
 			st = stream_finish(tr, text, force, err);
 		free(text);
 		/* saved or not, the stream is over (a failed one took its file) */
-		if (st != LD_OK)
+		if (st != LD_OK) {
+			ld_bgwrite_abort(tr->stream->bg);
 			ld_atomic_abort(&tr->stream->out);
+		}
 		free(tr->stream);
 		tr->stream = NULL;
 	} else {
