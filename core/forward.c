@@ -65,6 +65,14 @@ int ld_forward_wants(const struct ld_forward_opts *opts, const char *name)
 	return 0;
 }
 
+/* Is point p of this step and layer asked for? */
+static int wants_point(const struct run *r, enum ld_point p, int layer)
+{
+	char name[96];
+	ld_point_name(name, sizeof name, p, r->step, layer);
+	return ld_forward_wants(r->opts, name);
+}
+
 /* Copy a tensor into the trace if it was asked for. */
 static void record(struct run *r, enum ld_point p, int layer, const void *data, enum ld_dtype dtype,
                    int line, const size_t *shape, int ndim)
@@ -266,13 +274,21 @@ static void forward_pass(struct run *r, const int32_t *tokens, size_t T, size_t 
 	RECORD(FINAL_RMS, -1, r->rms, T);
 	PATCH(FINAL_NORM, -1, r->h);
 	RECORD(FINAL_NORM, -1, r->h, T, D);
+	/* Only the rows someone will read: every position's when the trace
+	 * records them, else the last one's, which picks the next token (at
+	 * 512 tokens of the 1B shape the other 511 rows are an eighth of the
+	 * pass). */
+	const size_t n_out = c->n_labels ? (size_t)c->n_labels : V;
+	const size_t rows = wants_point(r, c->n_labels ? LD_PT_SCORE : LD_PT_LOGITS, -1) ? T : 1;
+	float *out = r->logits + (T - rows) * n_out;
+	const float *in = r->h + (T - rows) * D;
 	if (c->n_labels == 0) {
-		ld_matmul(r->logits, r->h, &m->output, T);
+		ld_matmul(out, in, &m->output, rows);
 		RECORD(LOGITS, -1, r->logits, T, V);
 	} else {
 		/* A sequence classifier scores labels instead of next tokens; the
 		 * last token, the only one that has seen the whole text, decides. */
-		ld_matmul(r->logits, r->h, &m->score, T);
+		ld_matmul(out, in, &m->score, rows);
 		RECORD(SCORE, -1, r->logits, T, (size_t)c->n_labels);
 	}
 }
