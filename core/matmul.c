@@ -858,11 +858,51 @@ AVX512_INLINE void z_step(enum ld_dtype dt, int R, int TB, __m512 acc[4][TB_LIMI
 	}
 }
 
+/* Q8_0, as tile_step_q8 does it for AVX2: a step is one block of 32
+ * columns (the f16 scale d, then 32 int8 q), widened in registers to
+ * d * q, the value the block decoder writes; the first 16 columns are the
+ * lo half, the last 16 the hi half, as the F32 tile reads decoded rows.
+ * The scale is broadcast before it is widened (vcvtph2ps on zmm is
+ * AVX-512F). */
+AVX512_INLINE __m512 z_q8(__m512 d, const unsigned char *q)
+{
+	__m512i v = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)q));
+	return _mm512_mul_ps(d, _mm512_cvtepi32_ps(v));
+}
+
+AVX512_INLINE void z_step_q8(int R, int TB, __m512 acc[4][TB_LIMIT], const unsigned char *const wk[4],
+                             const float *xk, const uintptr_t pf[4])
+{
+	__m512 d[4], wv[4];
+#pragma GCC unroll 4
+	for (int r = 0; r < R; r++) {
+		_mm_prefetch((const char *)pf[r], _MM_HINT_T1);
+		uint16_t h;
+		memcpy(&h, wk[r], 2);
+		d[r] = _mm512_cvtph_ps(_mm256_set1_epi16((short)h));
+	}
+#pragma GCC unroll 2
+	for (int half = 0; half < 2; half++) {
+#pragma GCC unroll 4
+		for (int r = 0; r < R; r++)
+			wv[r] = z_q8(d[r], wk[r] + 2 + 16 * half);
+#pragma GCC unroll 8
+		for (int t = 0; t < TB; t++) {
+			__m512 xv = z_load_x(xk + t * 32 + 16 * half);
+#pragma GCC unroll 4
+			for (int r = 0; r < R; r++)
+				acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
+		}
+	}
+}
+
 /* tile_kernel at 32 columns a step and 16 lanes an accumulator. */
 AVX512_INLINE void z_kernel(enum ld_dtype dt, int R, int TB, const struct tile *a)
 {
 	const size_t esz = dt == LD_F32 ? 4 : 2;
-	const size_t n = (a->k1 - a->k0) * esz;
+	/* bytes of each row to walk, and per step; Q8_0: 34 per block of 32 */
+	const size_t n = dt == LD_Q8_0 ? (a->k1 - a->k0) / 32 * 34 : (a->k1 - a->k0) * esz;
+	const size_t step = dt == LD_Q8_0 ? 34 : 32 * esz;
 	const float *xk = a->xb + a->k0 / 32 * TB * 32;
 	const unsigned char *w[4];
 	__m512 acc[4][TB_LIMIT];
@@ -876,7 +916,7 @@ AVX512_INLINE void z_kernel(enum ld_dtype dt, int R, int TB, const struct tile *
 			                     : _mm512_load_ps(a->part + (r * a->part_ld + t) * 16);
 	}
 
-	for (size_t i = 0; i < n; i += 32 * esz, xk += TB * 32) {
+	for (size_t i = 0; i < n; i += step, xk += TB * 32) {
 		const unsigned char *wk[4];
 		uintptr_t pf[4];
 #pragma GCC unroll 4
@@ -884,7 +924,10 @@ AVX512_INLINE void z_kernel(enum ld_dtype dt, int R, int TB, const struct tile *
 			wk[r] = w[r] + i;
 			pf[r] = a->pf[r] + i;
 		}
-		z_step(dt, R, TB, acc, wk, xk, pf);
+		if (dt == LD_Q8_0)
+			z_step_q8(R, TB, acc, wk, xk, pf);
+		else
+			z_step(dt, R, TB, acc, wk, xk, pf);
 	}
 
 	if (!a->last) {
@@ -913,6 +956,7 @@ AVX512_INLINE void z_kernel(enum ld_dtype dt, int R, int TB, const struct tile *
 AVX512 static void avx512_f32(int R, int TB, const struct tile *a) { AVX512_CASES(LD_F32) }
 AVX512 static void avx512_bf16(int R, int TB, const struct tile *a) { AVX512_CASES(LD_BF16) }
 AVX512 static void avx512_f16(int R, int TB, const struct tile *a) { AVX512_CASES(LD_F16) }
+AVX512 static void avx512_q8_0(int R, int TB, const struct tile *a) { AVX512_CASES(LD_Q8_0) }
 
 static void tile_avx512(enum ld_dtype dt, int R, int TB, const struct tile *a)
 {
@@ -920,13 +964,15 @@ static void tile_avx512(enum ld_dtype dt, int R, int TB, const struct tile *a)
 		avx512_bf16(R, TB, a);
 	else if (dt == LD_F16)
 		avx512_f16(R, TB, a);
+	else if (dt == LD_Q8_0)
+		avx512_q8_0(R, TB, a);
 	else
 		avx512_f32(R, TB, a);
 }
 
 static const struct isa isa_avx512 = {
 	.group = 32, .lanes = 16, .tb_max = 6, .r_many = 4, .r_few = 4, .tile = tile_avx512,
-	.dequant = ld_dequant_avx512,
+	.dequant = ld_dequant_avx512, .q8_0_in_tile = 1,
 };
 
 /* Asked of the CPU on every call: cheap, and no global state. AVX2, FMA
