@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <fcntl.h> /* O_DIRECT: the build defines _GNU_SOURCE */
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -109,35 +108,40 @@ static enum ld_status failed(struct ld_bgwrite *w, int e, struct ld_err *err)
 	return ld_fail(err, LD_ERR_IO, "%s: write failed: %s", w->name, strerror(e));
 }
 
+/* Free w and everything it holds (the writer thread already stopped). */
+static void release(struct ld_bgwrite *w)
+{
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mu);
+	if (w->dfd >= 0)
+		close(w->dfd);
+	free(w->buf[1]);
+	free(w->buf[0]);
+	free(w->name);
+	free(w);
+}
+
 enum ld_status ld_bgwrite_open(struct ld_bgwrite **out, int fd, const char *tmp, const char *name,
                                off_t start, struct ld_err *err)
 {
 	struct ld_bgwrite *w = calloc(1, sizeof *w);
-	if (!w || !(w->name = strdup(name)) || !(w->buf[0] = aligned_alloc(ALIGN, BUF_BYTES)) ||
-	    !(w->buf[1] = aligned_alloc(ALIGN, BUF_BYTES))) {
-		if (w) {
-			free(w->buf[0]);
-			free(w->name);
-		}
-		free(w);
+	if (!w)
 		return ld_fail(err, LD_ERR_NOMEM, "%s: out of memory", name);
-	}
 	w->fd = fd;
+	w->dfd = -1;
 	w->next = start;
-	w->dfd = start % ALIGN == 0 ? open(tmp, O_WRONLY | O_DIRECT | O_CLOEXEC) : -1;
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
+	if (!(w->name = strdup(name)) || !(w->buf[0] = aligned_alloc(ALIGN, BUF_BYTES)) ||
+	    !(w->buf[1] = aligned_alloc(ALIGN, BUF_BYTES))) {
+		release(w);
+		return ld_fail(err, LD_ERR_NOMEM, "%s: out of memory", name);
+	}
+	if (start % ALIGN == 0)
+		w->dfd = open(tmp, O_WRONLY | O_DIRECT | O_CLOEXEC);
 	if (pthread_create(&w->thread, NULL, writer, w) != 0) {
-		ld_fail(err, LD_ERR_NOMEM, "%s: cannot start the writer thread", name);
-		pthread_cond_destroy(&w->cv);
-		pthread_mutex_destroy(&w->mu);
-		if (w->dfd >= 0)
-			close(w->dfd);
-		free(w->buf[1]);
-		free(w->buf[0]);
-		free(w->name);
-		free(w);
-		return LD_ERR_NOMEM;
+		release(w);
+		return ld_fail(err, LD_ERR_NOMEM, "%s: cannot start the writer thread", name);
 	}
 	*out = w;
 	return LD_OK;
@@ -184,8 +188,8 @@ enum ld_status ld_bgwrite_put(struct ld_bgwrite *w, const void *buf, size_t n, s
 	return LD_OK;
 }
 
-/* Wait for the writer's last job, stop it, free everything; returns the
- * writer's first error, or 0. */
+/* Wait for the writer's last job and stop it; returns its first error,
+ * or 0. */
 static int finish(struct ld_bgwrite *w)
 {
 	pthread_mutex_lock(&w->mu);
@@ -195,38 +199,27 @@ static int finish(struct ld_bgwrite *w)
 	pthread_cond_broadcast(&w->cv);
 	pthread_mutex_unlock(&w->mu);
 	pthread_join(w->thread, NULL);
-	int e = w->error;
-	pthread_cond_destroy(&w->cv);
-	pthread_mutex_destroy(&w->mu);
-	if (w->dfd >= 0)
-		close(w->dfd);
-	free(w->buf[1]);
-	free(w->buf[0]);
-	free(w->name);
-	free(w);
-	return e;
+	return w->error;
 }
 
 enum ld_status ld_bgwrite_close(struct ld_bgwrite *w, struct ld_err *err)
 {
 	int e = w->fill ? submit(w) : 0;
-	off_t end = w->next;
-	int fd = w->fd;
-	char name[512];
-	snprintf(name, sizeof name, "%s", w->name);
 	int e2 = finish(w);
 	if (!e)
 		e = e2;
 	/* the padding of the last O_DIRECT block goes */
-	if (!e && ftruncate(fd, end) != 0)
+	if (!e && ftruncate(w->fd, w->next) != 0)
 		e = errno;
-	if (e)
-		return ld_fail(err, LD_ERR_IO, "%s: write failed: %s", name, strerror(e));
-	return LD_OK;
+	enum ld_status st = e ? failed(w, e, err) : LD_OK;
+	release(w);
+	return st;
 }
 
 void ld_bgwrite_abort(struct ld_bgwrite *w)
 {
-	if (w)
+	if (w) {
 		finish(w);
+		release(w);
+	}
 }
