@@ -427,6 +427,7 @@ enum ld_status ld_forward(const struct ld_model *m, const int32_t *tokens, size_
 	}
 	memcpy(tr->tokens, tokens, n_tokens * sizeof *tokens);
 	tr->n_tokens = n_tokens;
+	snprintf(tr->kernel, sizeof tr->kernel, "%s", ld_kernel_name(ld_matmul_kernel()));
 	for (size_t i = 0; i < r.opts->n_patches; i++) {
 		char what[512];
 		ld_patch_describe(&r.opts->patches[i], what, sizeof what);

@@ -38,6 +38,10 @@ enum ld_kernel {
 	LD_KERNEL_SCALAR,   /* portable C, any CPU */
 	LD_KERNEL_AVX2,     /* x86-64 with AVX2 + FMA + F16C */
 	LD_KERNEL_AVX512,   /* x86-64 with AVX-512F */
+	LD_KERNEL_AVX512_BF16, /* AVX-512F + AVX512-BF16, opt-in (--bf16-dot), never
+	                          AUTO: BF16 weights times activations rounded to
+	                          bf16 (vdpbf16ps, f32 sums); every other dtype as
+	                          LD_KERNEL_AVX512 does it. Not exact f32. */
 };
 
 /* The kernel LD_KERNEL_AUTO means (never LD_KERNEL_AUTO): the one
@@ -46,11 +50,11 @@ enum ld_kernel {
 enum ld_kernel ld_matmul_kernel(void);
 /* 1 if this CPU can run kernel k (AUTO and SCALAR: always). */
 int ld_kernel_supported(enum ld_kernel k);
-/* The kernel the environment forces: LLAMADBG_KERNEL=avx512|avx2|scalar
+/* The kernel the environment forces: LLAMADBG_KERNEL=avx512bf16|avx512|avx2|scalar
  * (unset, empty or "auto": LD_KERNEL_AUTO). An unknown name, or a kernel
  * this CPU cannot run, is an error (LD_ERR_USAGE) naming what it can run. */
 enum ld_status ld_kernel_from_env(enum ld_kernel *k, struct ld_err *err);
-/* "scalar", "avx2", "avx512" ("auto" for LD_KERNEL_AUTO). */
+/* "scalar", "avx2", "avx512", "avx512bf16" ("auto" for LD_KERNEL_AUTO). */
 const char *ld_kernel_name(enum ld_kernel k);
 /* ld_matmul with a chosen kernel; one the CPU lacks falls back to scalar. */
 void ld_matmul_with(float *out, const float *x, const struct ld_weight *w, size_t T,

@@ -8,6 +8,7 @@
  *   "tokens", "generated", "token_strings"  JSON lists
  *   "vocab_strings" JSON list: the display form of every vocabulary id
  *   "prompt", "model"  strings (when known)
+ *   "kernel"        the matmul kernel that computed it, e.g. "avx512" (when known)
  *   "weight_types"  how the model stored its matrices:
  *                   {"embed": "Q8_0", "output": "Q6_K",
  *                    "layers": [{"q": "Q4_K", "k": ..., "down": "Q6_K"}, ...]}
@@ -631,6 +632,8 @@ enum ld_status ld_trace_save(struct ld_trace *tr, const char *path, int force, s
 	}
 	if (tr->model_path)
 		keys[n_meta] = "model", vals[n_meta++] = strdup(tr->model_path);
+	if (tr->kernel[0])
+		keys[n_meta] = "kernel", vals[n_meta++] = strdup(tr->kernel);
 	if (tr->wtypes)
 		keys[n_meta] = "weight_types", vals[n_meta++] = dump_new(weight_types_json(tr));
 	for (size_t i = 0; i < n_meta; i++)
@@ -788,6 +791,16 @@ enum ld_status ld_trace_open(struct ld_trace *tr, const char *path, struct ld_er
 	if ((prompt && !(tr->prompt = strdup(prompt))) || (model && !(tr->model_path = strdup(model)))) {
 		st = ld_fail(err, LD_ERR_NOMEM, "%s: out of memory", path);
 		goto out;
+	}
+	const char *kernel = ld_st_meta(&f, "kernel");
+	if (kernel) {
+		/* a name: lowercase letters and digits, as ld_kernel_name gives */
+		size_t n = strspn(kernel, "abcdefghijklmnopqrstuvwxyz0123456789");
+		if (n == 0 || kernel[n] || n >= sizeof tr->kernel) {
+			st = ld_fail(err, LD_ERR_FORMAT, "%s: metadata \"kernel\" is not a kernel name", path);
+			goto out;
+		}
+		memcpy(tr->kernel, kernel, n + 1);
 	}
 	const char *pj = ld_st_meta(&f, "patches");
 	if (pj) {

@@ -70,6 +70,9 @@ struct ld_trace {
 	                           NULL when not known */
 	enum ld_dtype wtype_embed, wtype_output; /* the embedding table, the output layer
 	                           (LD_DTYPE_INVALID when not known) */
+	char kernel[16];        /* the matmul kernel that computed it ("avx512",
+	                           "avx512bf16": --bf16-dot, ...; matmul.h), "" when
+	                           not known */
 	struct ld_trace_stream *stream; /* recording straight to a file (ld_trace_stream_to):
 	                           every t[i].data is NULL; else NULL */
 	/* internal */

@@ -345,7 +345,20 @@ static void test_save_unwritable_and_no_clobber(void **state)
 	assert_int_equal(back.wtype_embed, m.tok_embeddings.dtype);
 	assert_int_equal(back.wtype_output, m.output.dtype);
 	assert_int_equal(back.wtypes[LD_WM_DOWN], m.layers[0].w2.dtype);
+	/* So does the kernel that computed it. */
+	assert_true(back.kernel[0] != 0);
+	assert_string_equal(back.kernel, tr.kernel);
 	ld_trace_free(&back);
+
+	/* A kernel name that is not one (here an escape sequence a terminal
+	 * would obey) is refused, not printed. */
+	char saved_kernel[sizeof tr.kernel];
+	memcpy(saved_kernel, tr.kernel, sizeof saved_kernel);
+	snprintf(tr.kernel, sizeof tr.kernel, "\033[2J");
+	assert_int_equal(ld_trace_save(&tr, out, 1, &err), LD_OK);
+	assert_int_equal(ld_trace_open(&back, out, &err), LD_ERR_FORMAT);
+	assert_msg_has(err, "metadata \"kernel\" is not a kernel name");
+	memcpy(tr.kernel, saved_kernel, sizeof saved_kernel);
 
 	/* A weight type the reader does not know is one clear line. */
 	tr.wtypes[LD_WM_V] = LD_DTYPE_INVALID; /* saved as "?" */

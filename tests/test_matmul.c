@@ -7,7 +7,9 @@
  * multiple of 16, rows not a multiple of the row group or chunk), unaligned
  * pointers, a row_map, and NaN/Inf propagation; and for every GGUF block
  * type (random valid blocks, at an odd byte offset, with a row_map), a
- * double-precision dot of the decoded values.
+ * double-precision dot of the decoded values. The bf16-dot kernel
+ * (avx512bf16) rounds x to bf16 for BF16 weights: its reference is the
+ * same loop on x rounded to nearest even bf16, with the same tolerance.
  * Tolerance: |a - b| <= 1e-5 + 1e-4 * |b|.
  */
 #include <stdarg.h>
@@ -29,7 +31,7 @@
 #define RTOL 1e-4
 
 static const enum ld_kernel kernels[] = {LD_KERNEL_SCALAR, LD_KERNEL_AVX2, LD_KERNEL_AVX512,
-                                         LD_KERNEL_AUTO};
+                                         LD_KERNEL_AVX512_BF16, LD_KERNEL_AUTO};
 static const enum ld_dtype dtypes[] = {LD_F32, LD_BF16, LD_F16};
 
 /* xorshift64*: reproducible test data. */
@@ -101,8 +103,9 @@ static float *random_x(size_t n, size_t misalign_floats)
 }
 
 /* out[t][r] = sum_c x[t][c] * W[row_map[r]][c] in double; a block type's
- * stored row is decoded by the portable decoder first. */
-static void reference(double *ref, const float *x, const struct ld_weight *w, size_t T)
+ * stored row is decoded by the portable decoder first. round_x: each
+ * x[t][c] rounded to bf16 first (what the bf16-dot kernel multiplies). */
+static void reference(double *ref, const float *x, const struct ld_weight *w, size_t T, int round_x)
 {
 	const int quant = ld_dtype_is_quant(w->dtype);
 	float *row = malloc((w->cols + 1) * sizeof *row);
@@ -115,7 +118,8 @@ static void reference(double *ref, const float *x, const struct ld_weight *w, si
 		for (size_t t = 0; t < T; t++) {
 			double s = 0.0;
 			for (size_t c = 0; c < w->cols; c++)
-				s += (double)x[t * w->cols + c] *
+				s += (round_x ? (double)ld_bf16_to_f32(ld_f32_to_bf16(x[t * w->cols + c]))
+				              : (double)x[t * w->cols + c]) *
 				     (quant ? (double)row[c] : get(w, sr * w->cols + c));
 			ref[t * w->rows + r] = s;
 		}
@@ -157,22 +161,27 @@ static void check(const char *what, const float *out, const double *ref, size_t 
 static void run_case(const struct ld_weight *w, const float *x, size_t T, const char *label)
 {
 	double *ref = malloc(T * w->rows * sizeof *ref);
+	double *ref_bf16 = malloc(T * w->rows * sizeof *ref);
 	float *out = malloc(T * w->rows * sizeof *out);
 	assert_non_null(ref);
+	assert_non_null(ref_bf16);
 	assert_non_null(out);
-	reference(ref, x, w, T);
+	reference(ref, x, w, T, 0);
+	reference(ref_bf16, x, w, T, 1);
 	for (size_t k = 0; k < sizeof kernels / sizeof kernels[0]; k++) {
 		if (!ld_kernel_supported(kernels[k]))
 			continue;
+		const int rounded = kernels[k] == LD_KERNEL_AVX512_BF16 && w->dtype == LD_BF16;
 		char what[200];
 		snprintf(what, sizeof what, "%s %s T=%zu rows=%zu cols=%zu kernel=%s", label,
 		         ld_dtype_name(w->dtype), T, w->rows, w->cols, ld_kernel_name(kernels[k]));
 		for (size_t i = 0; i < T * w->rows; i++)
 			out[i] = 12345.0f; /* every value must be overwritten */
 		ld_matmul_with(out, x, w, T, kernels[k]);
-		check(what, out, ref, T, w->rows);
+		check(what, out, rounded ? ref_bf16 : ref, T, w->rows);
 	}
 	free(out);
+	free(ref_bf16);
 	free(ref);
 }
 
@@ -484,6 +493,9 @@ static void test_kernel_names(void **state)
 	assert_string_equal(ld_kernel_name(LD_KERNEL_SCALAR), "scalar");
 	assert_string_equal(ld_kernel_name(LD_KERNEL_AVX2), "avx2");
 	assert_string_equal(ld_kernel_name(LD_KERNEL_AVX512), "avx512");
+	assert_string_equal(ld_kernel_name(LD_KERNEL_AVX512_BF16), "avx512bf16");
+	/* bf16 dot products change the arithmetic: only ever asked for */
+	assert_int_not_equal(k, LD_KERNEL_AVX512_BF16);
 	for (size_t i = 0; i + 1 < sizeof kernels / sizeof kernels[0]; i++)
 		print_message("%s kernel: %s\n", ld_kernel_name(kernels[i]),
 		              ld_kernel_supported(kernels[i]) ? "tested" : "not on this CPU, skipped");

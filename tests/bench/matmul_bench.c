@@ -149,9 +149,11 @@ static void load(struct model *m, const char *dir)
 
 static int layers_of(const struct model *m, int k) { return k == N_KINDS - 1 ? 1 : m->n_layers; }
 
-/* out[t][r] against a double sum, for a few (t, r). Returns max rel. error. */
+/* out[t][r] against a double sum, for a few (t, r). Returns max rel. error.
+ * The bf16-dot kernel multiplies BF16 weights by x rounded to bf16. */
 static double spot_check(const float *out, const float *x, const struct ld_weight *w, size_t T)
 {
+	const int round_x = ld_matmul_kernel() == LD_KERNEL_AVX512_BF16 && w->dtype == LD_BF16;
 	double worst = 0.0;
 	float *row = malloc(w->cols * sizeof *row);
 	for (int i = 0; i < 4 && row; i++) {
@@ -159,8 +161,10 @@ static double spot_check(const float *out, const float *x, const struct ld_weigh
 		ld_weight_row(row, w, r);
 		double s = 0.0, mag = 0.0;
 		for (size_t c = 0; c < w->cols; c++) {
-			s += (double)row[c] * x[t * w->cols + c];
-			mag += fabs((double)row[c] * x[t * w->cols + c]);
+			float xc = x[t * w->cols + c];
+			double p = (double)row[c] * (round_x ? ld_bf16_to_f32(ld_f32_to_bf16(xc)) : xc);
+			s += p;
+			mag += fabs(p);
 		}
 		double e = fabs(out[t * w->rows + r] - s) / (mag + 1e-30);
 		if (!(e <= worst))

@@ -21,6 +21,9 @@
 #              it these are skipped); REPS 5 (1b) or 3 (8b);
 #   bf16, 512  1b only (LONG=0 leaves it out): ours also with nothing
 #              recorded; REPS 1, ROUNDS_LONG rounds (default 1).
+#   bf16-dot   on a CPU with AVX512-BF16: bf16 at 17 tokens (and 512 for 1b)
+#              again, ours with LLAMADBG_KERNEL=avx512bf16 (trace --bf16-dot:
+#              activations rounded to bf16, as llama.cpp does on this CPU).
 # Both use OMP_NUM_THREADS threads (default 2), weights mmapped.
 # llama-bench computes the logits of the last position only and records
 # nothing, so the comparison favours llama.cpp.
@@ -147,7 +150,7 @@ median() {
 # with everything recorded and the one with nothing (the summary's ratio is
 # "all" / llama.cpp, the "none" ratio beside it).
 compare() {
-	name=$1 model=$2 file=$3 tokens=$4 gflop=$5 reps=$6
+	name=$1 model=$2 file=$3 tokens=$4 gflop=$5 reps=$6 kernel=${7:-auto}
 	rounds_n=$ROUNDS modes=all
 	[ "$tokens" -gt 17 ] && rounds_n=$ROUNDS_LONG modes=all,none
 	echo "== $name, $tokens tokens, $OMP_NUM_THREADS threads, $rounds_n x (ours: forward_bench $modes, $reps passes after a first; llama.cpp: llama-bench -p $tokens -n 0 -r $reps)"
@@ -157,7 +160,8 @@ compare() {
 	while [ $r -le "$rounds_n" ]; do
 		busy="" # why this round is not to be trusted, if it is not
 		wait_idle || busy="not idle before ours"
-		if ! timed "$FB" "$model" "$gflop" "$reps" "$tokens" "$modes" >"$OUT/vs_forward.out"; then
+		if ! timed env LLAMADBG_KERNEL="$kernel" "$FB" "$model" "$gflop" "$reps" "$tokens" "$modes" \
+			>"$OUT/vs_forward.out"; then
 			echo "vs_llamacpp: forward_bench failed on $model" >&2
 			return 1
 		fi
@@ -257,6 +261,12 @@ bench_model() {
 	fi
 	if [ "$1" = 1b ] && [ "$LONG" = 1 ]; then
 		compare "$label bf16" "$dir" "$gguf" 512 "$gflop512" 1
+	fi
+	if grep -qw avx512_bf16 /proc/cpuinfo 2>/dev/null; then
+		compare "$label bf16 --bf16-dot" "$dir" "$gguf" 17 "$gflop" "$reps" avx512bf16
+		if [ "$1" = 1b ] && [ "$LONG" = 1 ]; then
+			compare "$label bf16 --bf16-dot" "$dir" "$gguf" 512 "$gflop512" 1 avx512bf16
+		fi
 	fi
 }
 

@@ -55,6 +55,7 @@ struct ld_trace_request {
 	int no_bos, allow_special, force;
 	int lens_k, lens_mid;    /* --lens[=K], --lens-mid */
 	int times;               /* --times: each phase's wall time on stderr */
+	int bf16_dot;            /* --bf16-dot: the avx512bf16 matmul kernel (matmul.h) */
 	int ablation_sweep;      /* --ablation-sweep (core/ablation.h) */
 	const char *out_path;    /* -o (trace only) */
 	int to_file;             /* 1: the trace is written to out_path as the pass

@@ -158,6 +158,12 @@ int ld_cmd_diff(int argc, char **argv)
 			                "(dim %d vs %d, %d vs %d layers, vocab %d vs %d); points are compared where shapes agree\n",
 			        pa, pb, r.a.cfg.dim, r.b.cfg.dim, r.a.cfg.n_layers, r.b.cfg.n_layers, r.a.cfg.vocab_size,
 			        r.b.cfg.vocab_size);
+		if (r.a.kernel[0] && r.b.kernel[0] && strcmp(r.a.kernel, r.b.kernel) != 0)
+			fprintf(stderr, "llamadbg: note: %s was computed by the %s kernel, %s by %s%s\n", pa, r.a.kernel, pb,
+			        r.b.kernel,
+			        strcmp(r.a.kernel, "avx512bf16") == 0 || strcmp(r.b.kernel, "avx512bf16") == 0
+			            ? " (avx512bf16 rounds activations to bf16: --bf16-dot)"
+			            : "");
 		print_report(&r, &o);
 		rc = r.d.first >= 0 || r.d.n_compared == 0 ? 1 : 0;
 		if (fflush(stdout) != 0 || ferror(stdout))

@@ -261,6 +261,22 @@ int ld_cli_trace_run(const struct ld_trace_request *rq, struct ld_trace *tr)
 		ld_cli_error("%s", err.msg);
 		goto out;
 	}
+	/* --bf16-dot is the avx512bf16 kernel, for this process's every
+	 * product (the environment is what every matmul asks). */
+	if (rq->bf16_dot) {
+		if (forced != LD_KERNEL_AUTO && forced != LD_KERNEL_AVX512_BF16) {
+			ld_cli_error("--bf16-dot: LLAMADBG_KERNEL=%s asks for another kernel", ld_kernel_name(forced));
+			goto out;
+		}
+		if (!ld_kernel_supported(LD_KERNEL_AVX512_BF16)) {
+			ld_cli_error("--bf16-dot: this CPU has no AVX512-BF16 (without the option, products are exact f32)");
+			goto out;
+		}
+		if (setenv("LLAMADBG_KERNEL", ld_kernel_name(LD_KERNEL_AVX512_BF16), 1) != 0) {
+			ld_cli_error("--bf16-dot: %s", strerror(errno));
+			goto out;
+		}
+	}
 	if (ld_model_load(&m, rq->model_dir, &err) != LD_OK) {
 		ld_cli_error("%s", err.msg);
 		goto out;
@@ -401,7 +417,7 @@ char *ld_cli_printable(const char *s, size_t n)
 static const char trace_usage[] =
 	"usage: llamadbg trace -m MODEL_DIR (-p TEXT | -p - | -f FILE | -t ID,ID,...) [-n N]\n"
 	"                      [-o FILE] [--only GLOB]... [--lens[=K]] [--lens-mid] [--no-bos]\n"
-	"                      [--allow-special] [--force] [--times]\n"
+	"                      [--allow-special] [--force] [--times] [--bf16-dot]\n"
 	"                      [--patch POINT=FILE.npy]... [--patch-from TRACE:POINT]...\n"
 	"                      [--ablate layers.I.head.H | layers.I.ffn]... [--ablation-sweep]\n"
 	"  --lens[=K]   logit lens: record each layer's K best next-token guesses (default 5),\n"
@@ -409,6 +425,8 @@ static const char trace_usage[] =
 	"               layers.{i}.lens_ids (int32) and layers.{i}.lens_probs (token x rank)\n"
 	"  --lens-mid   the same after each layer's attention (resid_mid): layers.{i}.lens_mid_*\n"
 	"  --times      each phase's wall time on stderr (load, tokenizer, labels, pass, sweep, write)\n"
+	"  --bf16-dot   bf16 dot products (AVX512-BF16) for bf16 weights: activations rounded to\n"
+	"               bf16 first, not exact f32; faster. Same as LLAMADBG_KERNEL=avx512bf16\n"
 	"\n"
 	"Patching: the tensor computed at POINT in the prompt pass is replaced, and\n"
 	"everything after it is computed from the new value (which the trace records).\n"
@@ -442,7 +460,8 @@ int ld_cli_trace_args(int argc, char **argv, struct ld_trace_request *rq, const 
 		{"patch", required_argument, 0, 'P'}, {"patch-from", required_argument, 0, 'Q'},
 		{"ablate", required_argument, 0, 'A'}, {"ablation-sweep", no_argument, 0, 'W'},
 		{"lens", optional_argument, 0, 'L'}, {"lens-mid", no_argument, 0, 'M'},
-		{"times", no_argument, 0, 'T'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+		{"times", no_argument, 0, 'T'}, {"bf16-dot", no_argument, 0, 'D'},
+		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
 	memset(rq, 0, sizeof *rq);
 	rq->out_path = "trace.safetensors";
@@ -488,6 +507,7 @@ int ld_cli_trace_args(int argc, char **argv, struct ld_trace_request *rq, const 
 			rq->patch_arg[rq->n_patch++] = optarg;
 			break;
 		case 'T': rq->times = 1; break;
+		case 'D': rq->bf16_dot = 1; break;
 		case 'W': rq->ablation_sweep = 1; break;
 		case 'h': fputs(usage, stdout); return -1;
 		default: fputs(usage, stderr); return 1;
@@ -626,6 +646,10 @@ int ld_cmd_ls(int argc, char **argv)
 	}
 	for (size_t i = 0; i < tr.n_patches; i++)
 		printf("\npatched: %s", tr.patches[i]);
+	if (tr.kernel[0])
+		printf("\nkernel: %s%s", tr.kernel,
+		       strcmp(tr.kernel, "avx512bf16") == 0 ? " (--bf16-dot: bf16 weights times activations rounded to bf16)"
+		                                            : "");
 	print_weight_types(&tr);
 	printf("\n%-28s %-34s %12s %12s %12s %12s %5s %5s  %s\n", "name", "shape", "min", "max", "mean",
 	       "std", "nan", "inf", "src");

@@ -21,7 +21,7 @@
 static const char view_usage[] =
 	"usage: llamadbg view TRACE_FILE [--diff OTHER_TRACE [--rtol R] [--atol A]]\n"
 	"       llamadbg view -m MODEL_DIR (-p TEXT | -p - | -f FILE | -t ID,...) [-n N] [--only GLOB]...\n"
-	"                     [--lens[=K]] [--lens-mid]\n"
+	"                     [--lens[=K]] [--lens-mid] [--bf16-dot]\n"
 	"                     [--patch POINT=FILE.npy | --patch-from TRACE:POINT | --ablate WHAT]... (see trace --help)\n"
 	"       llamadbg view --synth tiny|small|8b\n"
 	"       llamadbg view --bench [--keys KEYS] [--size LINESxCOLS] TRACE_FILE|--synth NAME\n";
