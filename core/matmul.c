@@ -332,15 +332,20 @@ static size_t token_blocks(size_t T, size_t tb_max) { return (T + tb_max - 1) / 
  * the odd ones, matching how a bf16 load is widened (w_lo, w_hi). With
  * bf16 (the bf16-dot kernel) the same order holds G bf16 values, rounded
  * to nearest even, in column order: pairs, as the weights are stored
- * (block b still starts at xp + t0 * colsg floats, and fills half of it). */
+ * (block b still starts at xp + t0 * colsg floats, and fills half of it).
+ * Called by every thread of a parallel region, each packs a share of the
+ * groups (an orphaned `omp for`, whose end waits for all of them). */
 static void pack_x(float *xp, const float *x, size_t T, size_t cols, size_t colsg,
                    const struct isa *isa, int split, int bf16)
 {
 	const size_t G = isa->group, nblk = token_blocks(T, isa->tb_max);
-	for (size_t b = 0, t0 = 0; b < nblk; b++) {
-		size_t tb = T / nblk + (b < T % nblk);
-		float *blk = xp + t0 * colsg;
-		for (size_t g = 0; g < colsg / G; g++)
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+	for (size_t g = 0; g < colsg / G; g++)
+		for (size_t b = 0, t0 = 0; b < nblk; b++) {
+			size_t tb = T / nblk + (b < T % nblk);
+			float *blk = xp + t0 * colsg;
 			for (size_t t = 0; t < tb; t++) {
 				const float *src = x + (t0 + t) * cols + g * G;
 				float *dst = blk + (g * tb + t) * G;
@@ -357,8 +362,8 @@ static void pack_x(float *xp, const float *x, size_t T, size_t cols, size_t cols
 					memcpy(dst, src, G * sizeof *dst);
 				}
 			}
-		t0 += tb;
-	}
+			t0 += tb;
+		}
 }
 
 /* For prefetching: pf[0..n) = the addresses of rows [r, r + n) at column
@@ -484,7 +489,6 @@ static int matmul_blocked(const struct isa *isa, float *out, const float *x,
 		xp = aligned_alloc(64, bytes);
 		if (!xp)
 			return 0;
-		pack_x(xp, x, T, cols, colsg, isa, w->dtype == LD_BF16, rounds_x(isa, w->dtype));
 	}
 
 	/* kc: as many columns as keep a token block's x (tb x kc floats) within
@@ -538,15 +542,23 @@ static int matmul_blocked(const struct isa *isa, float *out, const float *x,
 	/* Many tokens: chunks handed out one at a time (dynamic), so that a
 	 * core slowed by a neighbour on a shared machine does not leave the
 	 * other waiting at the end. Few tokens (memory bound): each core takes
-	 * one run of chunks, and streams its own contiguous part of W. */
+	 * one run of chunks, and streams its own contiguous part of W.
+	 * x is packed first, by all threads. */
 #ifdef _OPENMP
 	const size_t per_grab = T > 2 ? 1 : (nchunks + nth - 1) / nth;
-#pragma omp parallel for schedule(dynamic, per_grab)
+#pragma omp parallel
 #endif
-	for (size_t c = 0; c < nchunks; c++)
-		chunk_run(isa, out, x, xp, part ? part + thread_num() * part_floats : NULL,
-		          dq ? dq + thread_num() * dq_floats : NULL, w, T, c * chunk,
-		          rows - c * chunk < chunk ? rows - c * chunk : chunk, kc, R);
+	{
+		if (colsg)
+			pack_x(xp, x, T, cols, colsg, isa, w->dtype == LD_BF16, rounds_x(isa, w->dtype));
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, per_grab)
+#endif
+		for (size_t c = 0; c < nchunks; c++)
+			chunk_run(isa, out, x, xp, part ? part + thread_num() * part_floats : NULL,
+			          dq ? dq + thread_num() * dq_floats : NULL, w, T, c * chunk,
+			          rows - c * chunk < chunk ? rows - c * chunk : chunk, kc, R);
+	}
 	free(dq);
 	free(part);
 	free(xp);

@@ -78,7 +78,8 @@ struct ld_trace {
 	/* internal */
 	void *map;              /* mmapped file, when opened from disk */
 	size_t map_len;
-	int owns_data;          /* 1: each t[i].data was malloc'd */
+	int owns_data;          /* 1: each t[i].data was allocated by ld_trace_add */
+	void *arena;            /* where ld_trace_add carves small points from (trace.c) */
 };
 
 void ld_trace_init(struct ld_trace *tr);

@@ -15,6 +15,7 @@ static int view_of(struct ld_trace *v, const struct ld_trace *src, size_t n)
 	v->map = NULL;
 	v->map_len = 0;
 	v->owns_data = 0;
+	v->arena = NULL;
 	v->n = 0;
 	v->cap = n;
 	v->t = malloc((n ? n : 1) * sizeof *v->t);
