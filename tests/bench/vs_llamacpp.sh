@@ -150,19 +150,20 @@ median() {
 # with everything recorded and the one with nothing (the summary's ratio is
 # "all" / llama.cpp, the "none" ratio beside it).
 compare() {
-	name=$1 model=$2 file=$3 tokens=$4 gflop=$5 reps=$6 kernel=${7:-auto}
+	# c_*: its own names (sh has no locals; bench_model's reps and gflop live on)
+	c_name=$1 c_model=$2 c_file=$3 c_tokens=$4 c_gflop=$5 c_reps=$6 c_kernel=${7:-auto}
 	rounds_n=$ROUNDS modes=all
-	[ "$tokens" -gt 17 ] && rounds_n=$ROUNDS_LONG modes=all,none
-	echo "== $name, $tokens tokens, $OMP_NUM_THREADS threads, $rounds_n x (ours: forward_bench $modes, $reps passes after a first; llama.cpp: llama-bench -p $tokens -n 0 -r $reps)"
+	[ "$c_tokens" -gt 17 ] && rounds_n=$ROUNDS_LONG modes=all,none
+	echo "== $c_name, $c_tokens tokens, $OMP_NUM_THREADS threads, $rounds_n x (ours: forward_bench $modes, $c_reps passes after a first; llama.cpp: llama-bench -p $c_tokens -n 0 -r $c_reps)"
 	rounds=$OUT/vs_llamacpp.rounds
 	: >"$rounds"
 	r=1
 	while [ $r -le "$rounds_n" ]; do
 		busy="" # why this round is not to be trusted, if it is not
 		wait_idle || busy="not idle before ours"
-		if ! timed env LLAMADBG_KERNEL="$kernel" "$FB" "$model" "$gflop" "$reps" "$tokens" "$modes" \
+		if ! timed env LLAMADBG_KERNEL="$c_kernel" "$FB" "$c_model" "$c_gflop" "$c_reps" "$c_tokens" "$modes" \
 			>"$OUT/vs_forward.out"; then
-			echo "vs_llamacpp: forward_bench failed on $model" >&2
+			echo "vs_llamacpp: forward_bench failed on $c_model" >&2
 			return 1
 		fi
 		[ -z "$BUSY_NOTE" ] || busy="${busy:+$busy; }$BUSY_NOTE"
@@ -174,9 +175,9 @@ compare() {
 		fi
 
 		wait_idle || busy="${busy:+$busy; }not idle before llama.cpp"
-		if ! timed "$LLAMA_BENCH" -m "$file" -p "$tokens" -n 0 -t "$OMP_NUM_THREADS" -r "$reps" -o json \
+		if ! timed "$LLAMA_BENCH" -m "$c_file" -p "$c_tokens" -n 0 -t "$OMP_NUM_THREADS" -r "$c_reps" -o json \
 			>"$OUT/vs_llama.json" 2>"$OUT/vs_llama.err"; then
-			echo "vs_llamacpp: llama-bench failed on $file; its last words ($OUT/vs_llama.err):" >&2
+			echo "vs_llamacpp: llama-bench failed on $c_file; its last words ($OUT/vs_llama.err):" >&2
 			tail -n 5 "$OUT/vs_llama.err" >&2
 			return 1
 		fi
@@ -191,7 +192,7 @@ print("%.3f" % (statistics.median(r["samples_ns"]) / 1e9))' "$OUT/vs_llama.json"
 		[ -z "$busy" ] || state=BUSY
 		echo "$ours $theirs $ratio ${none:-0} $ratio_none $state" >>"$rounds"
 		printf 'round %d/%d  %s  ours %.3f s  llama.cpp %.3f s  ours/llama.cpp %.2f%s%s\n' \
-			"$r" "$rounds_n" "$name" "$ours" "$theirs" "$ratio" \
+			"$r" "$rounds_n" "$c_name" "$ours" "$theirs" "$ratio" \
 			"${none:+  (recording nothing $none s, $ratio_none)}" "${busy:+  BUSY: $busy}"
 		r=$((r + 1))
 	done
@@ -210,7 +211,7 @@ print("%.3f" % (statistics.median(r["samples_ns"]) / 1e9))' "$OUT/vs_llama.json"
 	extra=""
 	[ -z "$none" ] || extra=$(printf '  recording nothing %.3f s, %.2f' \
 		"$(cut -d' ' -f4 "$rounds.use" | median)" "$(cut -d' ' -f5 "$rounds.use" | median)")
-	printf 'vs llama.cpp %s, %s tokens  ours %.3f s  llama.cpp %.3f s  ours/llama.cpp %.2f%s  (%s, %s threads)\n' "$name" "$tokens" \
+	printf 'vs llama.cpp %s, %s tokens  ours %.3f s  llama.cpp %.3f s  ours/llama.cpp %.2f%s  (%s, %s threads)\n' "$c_name" "$c_tokens" \
 		"$(cut -d' ' -f1 "$rounds.use" | median)" "$(cut -d' ' -f2 "$rounds.use" | median)" \
 		"$(cut -d' ' -f3 "$rounds.use" | median)" "$extra" "$note" "$OMP_NUM_THREADS" >>"$SUMMARY"
 	rm -f "$rounds" "$rounds.use"
