@@ -307,6 +307,8 @@ struct isa {
 	                           instead of decoded to f32 rows first */
 	int bf16_dot;           /* BF16 weights: x rounded to bf16 and packed as
 	                           pairs, for bf16 dot products (--bf16-dot) */
+	/* bf16_dot: dst[0..n) = src[0..n) rounded to bf16, n a multiple of 32 */
+	void (*round_bf16)(uint16_t *dst, const float *src, size_t n);
 };
 
 /* Does this product round x to bf16 (the bf16-dot kernel on BF16 weights)? */
@@ -350,9 +352,7 @@ static void pack_x(float *xp, const float *x, size_t T, size_t cols, size_t cols
 				const float *src = x + (t0 + t) * cols + g * G;
 				float *dst = blk + (g * tb + t) * G;
 				if (bf16) {
-					uint16_t *d16 = (uint16_t *)blk + (g * tb + t) * G;
-					for (size_t j = 0; j < G; j++)
-						d16[j] = ld_f32_to_bf16(src[j]);
+					isa->round_bf16((uint16_t *)blk + (g * tb + t) * G, src, G);
 				} else if (split) {
 					for (size_t j = 0; j < G / 2; j++) {
 						dst[j] = src[2 * j];
@@ -1078,6 +1078,17 @@ AVX512BF16_INLINE void zb_kernel(int R, int TB, const struct tile *a)
 	z_acc_end(R, TB, acc, a);
 }
 
+/* x rounded to bf16 for the tiles: vcvtne2ps2bf16 rounds to nearest even
+ * like ld_f32_to_bf16 and keeps NaN a NaN; it flushes f32 subnormals to
+ * zero, which the dot products would treat as zero anyway. */
+AVX512BF16 static void zb_round_bf16(uint16_t *dst, const float *src, size_t n)
+{
+	for (size_t j = 0; j < n; j += 32) {
+		__m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + j + 16), _mm512_loadu_ps(src + j));
+		_mm512_storeu_si512(dst + j, (__m512i)v);
+	}
+}
+
 #define ZB_CASE(DT, R, TB, A) zb_kernel(R, TB, A) /* every DT is BF16 */
 AVX512BF16 static void avx512bf16_bf16(int R, int TB, const struct tile *a)
 {
@@ -1098,7 +1109,7 @@ static void tile_avx512_bf16(enum ld_dtype dt, int R, int TB, const struct tile 
 
 static const struct isa isa_avx512_bf16 = {
 	.group = 32, .lanes = 16, .tb_max = 6, .r_many = 4, .r_few = 4, .tile = tile_avx512_bf16,
-	.dequant = ld_dequant_avx512, .q8_0_in_tile = 1, .bf16_dot = 1,
+	.dequant = ld_dequant_avx512, .q8_0_in_tile = 1, .bf16_dot = 1, .round_bf16 = zb_round_bf16,
 };
 
 /* Asked of the CPU on every call: cheap, and no global state. AVX2, FMA
