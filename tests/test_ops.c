@@ -8,7 +8,12 @@
 #include <math.h>
 #include <string.h>
 
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "attention.h"
 #include "config.h"
+#include "matmul.h"
 #include "model.h"
 #include "ops.h"
 #include "trace_points.h"
@@ -153,6 +158,92 @@ static void test_param_count_8b(void **state)
 	assert_int_equal(ld_config_n_params(&c), 8030261248ull);
 }
 
+/* ld_attention against a float64 loop, and every kernel the CPU runs
+ * against the portable one bit for bit (the AVX-512 one takes queries two
+ * at a time where hd is a multiple of 64): prompt passes of odd lengths
+ * and a decode step after a cache, hd 64 and 8, GQA, a NaN in one key. */
+static void test_attention_kernels(void **state)
+{
+	(void)state;
+	static const struct {
+		size_t T, start;
+		int H, KV, hd;
+	} cases[] = {{37, 0, 4, 2, 64}, {16, 0, 2, 1, 64}, {1, 40, 4, 2, 64}, {5, 3, 4, 4, 8}, {70, 0, 2, 2, 128}};
+	static const enum ld_kernel kernels[] = {LD_KERNEL_AVX2, LD_KERNEL_AVX512};
+	uint64_t rng = 0x9e3779b97f4a7c15ull;
+	for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+		const size_t T = cases[c].T, S = cases[c].start + T;
+		const int H = cases[c].H, KV = cases[c].KV, hd = cases[c].hd;
+		const size_t nq = T * H * hd, nkv = S * KV * hd, np = (size_t)H * T * S;
+		float *q = malloc(nq * 4), *k = malloc(nkv * 4), *v = malloc(nkv * 4);
+		float *sc[2], *pr[2], *out[2];
+		for (int i = 0; i < 2; i++) {
+			sc[i] = malloc(np * 4), pr[i] = malloc(np * 4), out[i] = malloc(nq * 4);
+			assert_true(sc[i] && pr[i] && out[i]);
+		}
+		assert_true(q && k && v);
+		float *all[] = {q, k, v};
+		size_t nall[] = {nq, nkv, nkv};
+		for (int a = 0; a < 3; a++)
+			for (size_t i = 0; i < nall[a]; i++) {
+				rng ^= rng >> 12, rng ^= rng << 25, rng ^= rng >> 27;
+				all[a][i] = (float)((double)((rng * 0x2545f4914f6cdd1dull) >> 11) / 9007199254740992.0 - 0.5);
+			}
+		if (c == 3)
+			k[2 * KV * hd + 1] = NAN; /* key 2 of KV head 0: NaN scores for its queries */
+		const float scale = 1.0f / sqrtf((float)hd);
+		setenv("LLAMADBG_KERNEL", "scalar", 1);
+		ld_attention(sc[0], pr[0], out[0], q, k, v, T, cases[c].start, H, KV, hd, scale);
+		/* float64: scores and the output of every (head, query) */
+		for (int h = 0; h < H; h++) {
+			const int g = ld_kv_head(h, H, KV);
+			for (size_t t = 0; t < T; t++) {
+				const size_t n = cases[c].start + t + 1;
+				const float *row = sc[0] + ((size_t)h * T + t) * S, *prow = pr[0] + ((size_t)h * T + t) * S;
+				for (size_t s = 0; s < S; s++) {
+					if (s >= n) {
+						/* 0, or NaN where the visible sum is NaN (the NaN key's rows) */
+						assert_true(isinf(row[s]) && row[s] < 0);
+						assert_true(prow[s] == 0.0f || (c == 3 && isnan(prow[s])));
+						continue;
+					}
+					double d = 0;
+					for (int j = 0; j < hd; j++)
+						d += (double)q[t * H * hd + (size_t)h * hd + j] * k[s * KV * hd + (size_t)g * hd + j];
+					d *= scale;
+					if (isnan(d))
+						assert_true(isnan(row[s]));
+					else
+						assert_true(fabs(row[s] - d) <= 1e-5 + 1e-5 * fabs(d));
+				}
+				for (int j = 0; j < hd; j++) {
+					double o = 0;
+					for (size_t s = 0; s < n; s++)
+						o += (double)prow[s] * v[s * KV * hd + (size_t)g * hd + j];
+					double got = out[0][t * H * hd + (size_t)h * hd + j];
+					if (isnan(o))
+						assert_true(isnan(got));
+					else
+						assert_true(fabs(got - o) <= 1e-5 + 1e-5 * fabs(o));
+				}
+			}
+		}
+		for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++) {
+			if (!ld_kernel_supported(kernels[i]))
+				continue;
+			setenv("LLAMADBG_KERNEL", ld_kernel_name(kernels[i]), 1);
+			ld_attention(sc[1], pr[1], out[1], q, k, v, T, cases[c].start, H, KV, hd, scale);
+			if (memcmp(sc[0], sc[1], np * 4) || memcmp(pr[0], pr[1], np * 4) || memcmp(out[0], out[1], nq * 4))
+				fail_msg("case %zu: the %s attention differs from the portable one", c,
+				         ld_kernel_name(kernels[i]));
+		}
+		unsetenv("LLAMADBG_KERNEL");
+		for (int i = 0; i < 2; i++)
+			free(sc[i]), free(pr[i]), free(out[i]);
+		free(q), free(k), free(v);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -165,6 +256,7 @@ int main(void)
 		cmocka_unit_test(test_unpermute_rows),
 		cmocka_unit_test(test_point_names),
 		cmocka_unit_test(test_param_count_8b),
+		cmocka_unit_test(test_attention_kernels),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
