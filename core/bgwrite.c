@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 enum {
@@ -108,6 +109,26 @@ static enum ld_status failed(struct ld_bgwrite *w, int e, struct ld_err *err)
 	return ld_fail(err, LD_ERR_IO, "%s: write failed: %s", w->name, strerror(e));
 }
 
+/* A buffer: mapped, page-aligned as O_DIRECT needs, and offered huge
+ * pages (32 MB in 4 KB page faults cost a 17-token trace ~5% of its
+ * time). NULL when out of memory. */
+static unsigned char *buf_alloc(void)
+{
+	void *p = mmap(NULL, BUF_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	madvise(p, BUF_BYTES, MADV_HUGEPAGE); /* a wish */
+#endif
+	return p;
+}
+
+static void buf_free(unsigned char *p)
+{
+	if (p)
+		munmap(p, BUF_BYTES);
+}
+
 /* Free w and everything it holds (the writer thread already stopped). */
 static void release(struct ld_bgwrite *w)
 {
@@ -115,8 +136,8 @@ static void release(struct ld_bgwrite *w)
 	pthread_mutex_destroy(&w->mu);
 	if (w->dfd >= 0)
 		close(w->dfd);
-	free(w->buf[1]);
-	free(w->buf[0]);
+	buf_free(w->buf[1]);
+	buf_free(w->buf[0]);
 	free(w->name);
 	free(w);
 }
@@ -132,8 +153,7 @@ enum ld_status ld_bgwrite_open(struct ld_bgwrite **out, int fd, const char *tmp,
 	w->next = start;
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
-	if (!(w->name = strdup(name)) || !(w->buf[0] = aligned_alloc(ALIGN, BUF_BYTES)) ||
-	    !(w->buf[1] = aligned_alloc(ALIGN, BUF_BYTES))) {
+	if (!(w->name = strdup(name)) || !(w->buf[0] = buf_alloc()) || !(w->buf[1] = buf_alloc())) {
 		release(w);
 		return ld_fail(err, LD_ERR_NOMEM, "%s: out of memory", name);
 	}

@@ -84,6 +84,16 @@ enum ld_status ld_map_file(const char *path, void **map, size_t *len, struct ld_
 	return LD_OK;
 }
 
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 /* Linux 5.14 */
+#endif
+
+void ld_prefault(const void *map, size_t len)
+{
+	if (map && len)
+		(void)madvise((void *)map, len, MADV_POPULATE_READ);
+}
+
 void ld_unmap_file(void *map, size_t len)
 {
 	if (map && len)

@@ -12,6 +12,10 @@ enum ld_status ld_read_file(const char *path, size_t max, char **out, size_t *le
 /* mmap a whole file read-only. An empty file maps to (NULL, 0). */
 enum ld_status ld_map_file(const char *path, void **map, size_t *len, struct ld_err *err);
 void ld_unmap_file(void *map, size_t len);
+/* Map a mapped file's pages in now, in one go (MADV_POPULATE_READ), rather
+ * than by a page fault at a time during the first pass; a hint that
+ * older kernels ignore. */
+void ld_prefault(const void *map, size_t len);
 
 /* An atomic write: data goes to a temp file beside path; commit renames it
  * over path (refusing to replace an existing file unless force), abort
