@@ -690,6 +690,26 @@ static void test_patched_marks(void **state)
 	assert_null(strstr(row, "P"));
 }
 
+/* A --bf16-dot trace says, at each product with BF16 weights, that its
+ * input was rounded. */
+static void test_bf16_dot_header(void **state)
+{
+	struct fx *f = *state;
+	const size_t n = (size_t)f->tr.cfg.n_layers * LD_WM_N;
+	f->tr.wtypes = malloc(n * sizeof *f->tr.wtypes);
+	assert_non_null(f->tr.wtypes);
+	for (size_t i = 0; i < n; i++)
+		f->tr.wtypes[i] = LD_BF16;
+	go(f, "layers.0.q");
+	SEE(frame(f, 24, 120), "wq BF16  core/forward.c:");
+	snprintf(f->tr.kernel, sizeof f->tr.kernel, "avx512bf16");
+	SEE(frame(f, 24, 120), "wq BF16 x bf16 (--bf16-dot)  core/forward.c:");
+	go(f, "layers.0.attn_norm"); /* not a product */
+	const char *t = frame(f, 24, 120);
+	if (strstr(t, "--bf16-dot"))
+		fail_msg("a norm is not a product:\n%s", t);
+}
+
 static void test_diff_view(void **state)
 {
 	struct fx *f = *state;
@@ -895,6 +915,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_status_message_gap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_help_narrow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_help_config, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bf16_dot_header, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_diff_view, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_patched_marks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_diff_key_alone, setup, teardown),

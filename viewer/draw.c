@@ -471,9 +471,11 @@ static void draw_header(WINDOW *w, const struct vw_state *s, const struct ld_tra
 	 * model's differ by layer), the source line */
 	const char *mat;
 	enum ld_dtype wt = ld_trace_weight_type(tr, t, &mat);
-	char from[48] = "";
+	char from[64] = "";
 	if (wt != LD_DTYPE_INVALID)
-		snprintf(from, sizeof from, "  %s %s", mat, ld_dtype_name(wt));
+		snprintf(from, sizeof from, "  %s %s%s", mat, ld_dtype_name(wt),
+		         /* --bf16-dot rounded this product's input */
+		         wt == LD_BF16 && strcmp(tr->kernel, "avx512bf16") == 0 ? " x bf16 (--bf16-dot)" : "");
 	if (used + 2 < pw)
 		putf(w, 1, x + used + 2, pw - used - 2, role(ui, VW_C_LABEL), "%s%s  %s",
 		     t->dtype == LD_I32 ? "int32" : "float32", from, t->src[0] ? t->src : "");
