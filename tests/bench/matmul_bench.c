@@ -9,8 +9,10 @@
  * them. Prints, per kind of matrix, the time per
  * pass (summed over layers, median of REPS passes), GFLOP/s, the share of
  * the fp32 FMA peak (nominal: 197 GFLOP/s on 2 EPYC cores, PEAK_GFLOPS
- * overrides; and as measured on this machine at start-up, since a shared
- * or throttled machine can be far below nominal) and the weight bytes
+ * overrides; and the peak of the kernel's own instructions as measured on
+ * this machine at start-up, since a shared or throttled machine can be
+ * far below nominal: ymm FMAs for avx2, zmm FMAs for avx512, bf16 dot
+ * products for avx512bf16; LLAMADBG_KERNEL picks the kernel) and the weight bytes
  * streamed per second. The first pass over the mapping
  * (page faults, maybe disk) is timed separately and not in the medians.
  * A few outputs of each kind are checked against a double-precision sum.
@@ -174,12 +176,16 @@ static double spot_check(const float *out, const float *x, const struct ld_weigh
 	return worst;
 }
 
-/* The fp32 FMA peak of this machine right now, all threads: 12 independent
- * 8-lane FMA chains per thread (enough to cover the FMA latency), best of
- * several short runs. Reported next to the nominal peak because a shared
- * or throttled machine can be far from it. 0 without AVX2/FMA. */
+/* The peak of the instructions the kernel multiplies with, on this
+ * machine right now, all threads, in GFLOP/s of f32 multiply-adds: 12
+ * independent chains per thread (enough to cover the latency) of 8-lane
+ * FMAs (avx2, and the scalar kernel's yardstick), 16-lane FMAs (avx512)
+ * or 16-lane bf16 dot products, two multiply-adds a lane (avx512bf16);
+ * best of several short runs. Reported next to the nominal peak because a
+ * shared or throttled machine can be far from it. 0 when the CPU lacks
+ * them. */
 #if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target("avx2,fma"))) static double fma_chains(long n)
+__attribute__((target("avx2,fma"))) static double chains_avx2(long n)
 {
 	__m256 a[12], m = _mm256_set1_ps(0.999f), b = _mm256_set1_ps(0.001f);
 	for (int j = 0; j < 12; j++)
@@ -194,11 +200,50 @@ __attribute__((target("avx2,fma"))) static double fma_chains(long n)
 	return s;
 }
 
-static double measure_peak(void)
+__attribute__((target("avx512f"))) static double chains_avx512(long n)
 {
-	if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
+	__m512 a[12], m = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(0.001f);
+	for (int j = 0; j < 12; j++)
+		a[j] = _mm512_set1_ps((float)j);
+	for (long i = 0; i < n; i++)
+#pragma GCC unroll 12
+		for (int j = 0; j < 12; j++)
+			a[j] = _mm512_fmadd_ps(a[j], m, b);
+	float s = 0;
+	for (int j = 0; j < 12; j++)
+		s += _mm512_reduce_add_ps(a[j]);
+	return s;
+}
+
+__attribute__((target("avx512f,avx512bf16"))) static double chains_bf16(long n)
+{
+	__m512 a[12];
+	const __m512bh m = _mm512_cvtne2ps_pbh(_mm512_set1_ps(0.001f), _mm512_set1_ps(0.001f));
+	for (int j = 0; j < 12; j++)
+		a[j] = _mm512_set1_ps((float)j);
+	for (long i = 0; i < n; i++)
+#pragma GCC unroll 12
+		for (int j = 0; j < 12; j++)
+			a[j] = _mm512_dpbf16_ps(a[j], m, m);
+	float s = 0;
+	for (int j = 0; j < 12; j++)
+		s += _mm512_reduce_add_ps(a[j]);
+	return s;
+}
+
+static double measure_peak(enum ld_kernel k)
+{
+	double (*chains)(long) = NULL;
+	double flop_per_op = 0; /* per instruction */
+	if (k == LD_KERNEL_AVX512_BF16 && ld_kernel_supported(k))
+		chains = chains_bf16, flop_per_op = 64;
+	else if (k == LD_KERNEL_AVX512 && ld_kernel_supported(k))
+		chains = chains_avx512, flop_per_op = 32;
+	else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+		chains = chains_avx2, flop_per_op = 16;
+	if (!chains)
 		return 0.0;
-	const long n = 2000000; /* 384 MFLOP per thread */
+	const long n = 2000000 / (long)(flop_per_op / 16); /* 384 MFLOP per thread */
 	double best = 0.0, sink = 0.0;
 	for (int rep = 0; rep < 40; rep++) { /* ~0.2 s: outlasts a slow moment */
 		int threads = 1;
@@ -206,20 +251,24 @@ static double measure_peak(void)
 #ifdef _OPENMP
 #pragma omp parallel reduction(+ : sink)
 		{
-			sink += fma_chains(n);
+			sink += chains(n);
 #pragma omp single
 			threads = omp_get_num_threads();
 		}
 #else
-		sink += fma_chains(n);
+		sink += chains(n);
 #endif
-		double g = threads * (double)n * 12 * 16 / (now() - t0) / 1e9;
+		double g = threads * (double)n * 12 * flop_per_op / (now() - t0) / 1e9;
 		best = g > best ? g : best;
 	}
 	return sink == 12345.0 ? 0.0 : best; /* keeps sink alive */
 }
 #else
-static double measure_peak(void) { return 0.0; }
+static double measure_peak(enum ld_kernel k)
+{
+	(void)k;
+	return 0.0;
+}
 #endif
 
 static int cmp_double(const void *a, const void *b)
@@ -348,11 +397,13 @@ int main(int argc, char **argv)
 
 	static struct model m;
 	load(&m, dir);
-	double mpeak = measure_peak();
+	const enum ld_kernel kernel = ld_matmul_kernel();
+	double mpeak = measure_peak(kernel);
 	printf("%s: %d layers, output layer %zux%zu, %s\n", dir, m.n_layers,
 	       m.w[N_KINDS - 1][0].rows, m.w[N_KINDS - 1][0].cols, ld_dtype_name(m.w[0][0].dtype));
-	printf("fp32 FMA peak: nominal %.0f GFLOP/s (%%peak), measured now %.0f GFLOP/s (%%meas)\n",
-	       peak, mpeak);
+	printf("fp32 FMA peak: nominal %.0f GFLOP/s (%%peak); the %s kernel's instructions, measured now: "
+	       "%.0f GFLOP/s (%%meas)\n",
+	       peak, ld_kernel_name(kernel), mpeak);
 	if (mpeak <= 0.0)
 		mpeak = peak;
 	for (const char *p = tlist; *p;) {
@@ -366,7 +417,7 @@ int main(int argc, char **argv)
 		p = *end == ',' ? end + 1 : end;
 	}
 	/* A probe that ran during a slow moment makes %meas look too good. */
-	double after = measure_peak();
+	double after = measure_peak(kernel);
 	if (after > 1.1 * mpeak)
 		printf("\nnote: the FMA peak measured %.0f GFLOP/s at the end, %.0f at the start: "
 		       "the machine's speed varied during the run\n", after, mpeak);
