@@ -77,13 +77,10 @@ static int wants_point(const struct run *r, enum ld_point p, int layer)
 static void record(struct run *r, enum ld_point p, int layer, const void *data, enum ld_dtype dtype,
                    int line, const size_t *shape, int ndim)
 {
-	char name[96];
-	if (r->st != LD_OK)
+	if (r->st != LD_OK || !wants_point(r, p, layer))
 		return;
+	char name[96], src[64];
 	ld_point_name(name, sizeof name, p, r->step, layer);
-	if (!ld_forward_wants(r->opts, name))
-		return;
-	char src[64];
 	snprintf(src, sizeof src, "core/forward.c:%d", line);
 	r->st = ld_trace_add(r->tr, name, p, r->step, layer, dtype, shape, ndim, data, src, r->err);
 }

@@ -305,16 +305,16 @@ struct isa {
 	ld_dequant_fn *dequant; /* block types to f32, with the same ISA */
 	int q8_0_in_tile;       /* Q8_0 widened in registers by the tile, as bf16 is,
 	                           instead of decoded to f32 rows first */
-	int bf16_dot;           /* BF16 weights: x rounded to bf16 and packed as
-	                           pairs, for bf16 dot products (--bf16-dot) */
-	/* bf16_dot: dst[0..n) = src[0..n) rounded to bf16, n a multiple of 32 */
+	/* the bf16-dot kernel (--bf16-dot): BF16 weights' x is rounded to bf16
+	 * and packed as pairs, dst[0..n) = src[0..n), n a multiple of 32; NULL
+	 * for the exact kernels */
 	void (*round_bf16)(uint16_t *dst, const float *src, size_t n);
 };
 
 /* Does this product round x to bf16 (the bf16-dot kernel on BF16 weights)? */
 static int rounds_x(const struct isa *isa, enum ld_dtype dt)
 {
-	return isa->bf16_dot && dt == LD_BF16;
+	return isa->round_bf16 && dt == LD_BF16;
 }
 
 /* Is w's block type decoded to f32 rows before the tiles (decode_chunk)? */
@@ -1109,7 +1109,7 @@ static void tile_avx512_bf16(enum ld_dtype dt, int R, int TB, const struct tile 
 
 static const struct isa isa_avx512_bf16 = {
 	.group = 32, .lanes = 16, .tb_max = 6, .r_many = 4, .r_few = 4, .tile = tile_avx512_bf16,
-	.dequant = ld_dequant_avx512, .q8_0_in_tile = 1, .bf16_dot = 1, .round_bf16 = zb_round_bf16,
+	.dequant = ld_dequant_avx512, .q8_0_in_tile = 1, .round_bf16 = zb_round_bf16,
 };
 
 /* Asked of the CPU on every call: cheap, and no global state. AVX2, FMA
@@ -1178,6 +1178,11 @@ enum ld_status ld_kernel_from_env(enum ld_kernel *k, struct ld_err *err)
 	return ld_fail(err, LD_ERR_USAGE,
 	                  "LLAMADBG_KERNEL=%s: no such kernel (expected avx512bf16, avx512, avx2, scalar or auto)",
 	                  s);
+}
+
+int ld_kernel_rounds_x(const char *name)
+{
+	return name && strcmp(name, ld_kernel_name(LD_KERNEL_AVX512_BF16)) == 0;
 }
 
 enum ld_kernel ld_matmul_kernel(void)

@@ -56,6 +56,9 @@ int ld_kernel_supported(enum ld_kernel k);
 enum ld_status ld_kernel_from_env(enum ld_kernel *k, struct ld_err *err);
 /* "scalar", "avx2", "avx512", "avx512bf16" ("auto" for LD_KERNEL_AUTO). */
 const char *ld_kernel_name(enum ld_kernel k);
+/* 1 if the kernel of this name (a trace's "kernel") rounds activations to
+ * bf16: the bf16-dot kernel, avx512bf16. */
+int ld_kernel_rounds_x(const char *name);
 /* ld_matmul with a chosen kernel; one the CPU lacks falls back to scalar. */
 void ld_matmul_with(float *out, const float *x, const struct ld_weight *w, size_t T,
                     enum ld_kernel k);

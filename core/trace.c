@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "bgwrite.h"
@@ -146,25 +145,14 @@ struct arena {
 	size_t used; /* bytes from the arena's start, this header included */
 };
 
-static void *map_huge(size_t n)
-{
-	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-#ifdef MADV_HUGEPAGE
-	madvise(p, n, MADV_HUGEPAGE); /* a wish: without it, 4 KB pages */
-#endif
-	return p;
-}
-
 static void *point_alloc(struct ld_trace *tr, size_t n)
 {
 	if (n >= BIG_POINT)
-		return map_huge(n);
+		return ld_map_anon(n);
 	n = (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
 	struct arena *a = tr->arena;
 	if (!a || ARENA_BYTES - a->used < n) {
-		struct arena *fresh = map_huge(ARENA_BYTES);
+		struct arena *fresh = ld_map_anon(ARENA_BYTES);
 		if (!fresh)
 			return NULL;
 		fresh->prev = a;
@@ -179,15 +167,15 @@ static void *point_alloc(struct ld_trace *tr, size_t n)
 /* Points in arenas go with their arenas (free_arenas). */
 static void point_free(void *p, size_t n)
 {
-	if (n >= BIG_POINT && p)
-		munmap(p, n);
+	if (n >= BIG_POINT)
+		ld_unmap_anon(p, n);
 }
 
 static void free_arenas(struct ld_trace *tr)
 {
 	for (struct arena *a = tr->arena, *prev; a; a = prev) {
 		prev = a->prev;
-		munmap(a, ARENA_BYTES);
+		ld_unmap_anon(a, ARENA_BYTES);
 	}
 	tr->arena = NULL;
 }

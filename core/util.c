@@ -94,6 +94,23 @@ void ld_prefault(const void *map, size_t len)
 		(void)madvise((void *)map, len, MADV_POPULATE_READ);
 }
 
+void *ld_map_anon(size_t n)
+{
+	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	(void)madvise(p, n, MADV_HUGEPAGE); /* a wish: without it, 4 KB pages */
+#endif
+	return p;
+}
+
+void ld_unmap_anon(void *p, size_t n)
+{
+	if (p)
+		munmap(p, n);
+}
+
 void ld_unmap_file(void *map, size_t len)
 {
 	if (map && len)

@@ -494,6 +494,8 @@ static void test_kernel_names(void **state)
 	assert_string_equal(ld_kernel_name(LD_KERNEL_AVX2), "avx2");
 	assert_string_equal(ld_kernel_name(LD_KERNEL_AVX512), "avx512");
 	assert_string_equal(ld_kernel_name(LD_KERNEL_AVX512_BF16), "avx512bf16");
+	assert_true(ld_kernel_rounds_x("avx512bf16"));
+	assert_false(ld_kernel_rounds_x("avx512") || ld_kernel_rounds_x("") || ld_kernel_rounds_x(NULL));
 	/* bf16 dot products change the arithmetic: only ever asked for */
 	assert_int_not_equal(k, LD_KERNEL_AVX512_BF16);
 	for (size_t i = 0; i + 1 < sizeof kernels / sizeof kernels[0]; i++)

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <wchar.h>
 
+#include "matmul.h"
 #include "vw_keys.h"
 
 /* ---- the colour table ------------------------------------------------------ */
@@ -475,7 +476,7 @@ static void draw_header(WINDOW *w, const struct vw_state *s, const struct ld_tra
 	if (wt != LD_DTYPE_INVALID)
 		snprintf(from, sizeof from, "  %s %s%s", mat, ld_dtype_name(wt),
 		         /* --bf16-dot rounded this product's input */
-		         wt == LD_BF16 && strcmp(tr->kernel, "avx512bf16") == 0 ? " x bf16 (--bf16-dot)" : "");
+		         wt == LD_BF16 && ld_kernel_rounds_x(tr->kernel) ? " x bf16 (--bf16-dot)" : "");
 	if (used + 2 < pw)
 		putf(w, 1, x + used + 2, pw - used - 2, role(ui, VW_C_LABEL), "%s%s  %s",
 		     t->dtype == LD_I32 ? "int32" : "float32", from, t->src[0] ? t->src : "");

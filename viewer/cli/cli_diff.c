@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "diff.h"
+#include "matmul.h"
 
 static const char diff_usage[] =
 	"usage: llamadbg diff [--rtol R] [--atol A] [--only GLOB]... [--] A.safetensors B.safetensors\n";
@@ -161,7 +162,7 @@ int ld_cmd_diff(int argc, char **argv)
 		if (r.a.kernel[0] && r.b.kernel[0] && strcmp(r.a.kernel, r.b.kernel) != 0)
 			fprintf(stderr, "llamadbg: note: %s was computed by the %s kernel, %s by %s%s\n", pa, r.a.kernel, pb,
 			        r.b.kernel,
-			        strcmp(r.a.kernel, "avx512bf16") == 0 || strcmp(r.b.kernel, "avx512bf16") == 0
+			        ld_kernel_rounds_x(r.a.kernel) || ld_kernel_rounds_x(r.b.kernel)
 			            ? " (avx512bf16 rounds activations to bf16: --bf16-dot)"
 			            : "");
 		print_report(&r, &o);

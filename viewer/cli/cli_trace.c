@@ -648,8 +648,8 @@ int ld_cmd_ls(int argc, char **argv)
 		printf("\npatched: %s", tr.patches[i]);
 	if (tr.kernel[0])
 		printf("\nkernel: %s%s", tr.kernel,
-		       strcmp(tr.kernel, "avx512bf16") == 0 ? " (--bf16-dot: bf16 weights times activations rounded to bf16)"
-		                                            : "");
+		       ld_kernel_rounds_x(tr.kernel) ? " (--bf16-dot: bf16 weights times activations rounded to bf16)"
+		                                     : "");
 	print_weight_types(&tr);
 	printf("\n%-28s %-34s %12s %12s %12s %12s %5s %5s  %s\n", "name", "shape", "min", "max", "mean",
 	       "std", "nan", "inf", "src");
