@@ -53,11 +53,16 @@
  *            weights from memory: each tile prefetches the next tile's
  *            weights into L2 at the pace it reads its own. Later turns
  *            leave L1 to the hardware prefetcher: x has to stay there.
- *   threads  T > 2: OpenMP hands out chunks one at a time (dynamic), so a
- *            core slowed by a neighbour on a shared VM does not leave the
- *            other idle at the end (~3% at T = 17). T <= 2 (memory bound):
- *            each thread takes one equal run of chunks, so each core
- *            streams its own contiguous part of W.
+ *   threads  T > 2: the threads take chunks one at a time from a shared
+ *            counter, so a core slowed by a neighbour on a shared VM does
+ *            not leave the other idle at the end (~3% at T = 17); each
+ *            takes its next chunk before it runs the current one, whose
+ *            last tiles prefetch the next one's first rows. T <= 2 (memory
+ *            bound): each thread runs one equal run of chunks, so each
+ *            core streams its own contiguous part of W.
+ *   scratch  x packed, the accumulators between column blocks and decoded
+ *            rows share one buffer, kept by the calling thread for the
+ *            next call (see scratch_take).
  *   bf16     a 32-byte load holds 16 bf16 values; as 8 u32 lanes, lane i is
  *            w[2i] | w[2i+1] << 16, so (lane << 16) is w[2i] as a float
  *            and (lane & 0xffff0000) is w[2i+1]. One integer op widens 8
@@ -106,6 +111,7 @@
 #include "quant.h"
 
 #include <assert.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,11 +253,21 @@ static void matmul_scalar(float *out, const float *x, const struct ld_weight *w,
 
 #ifdef LD_HAVE_X86_PATHS
 
-/* OpenMP's team size and this thread's place in it (1 and 0 without it). */
+/* OpenMP's threads, those of this parallel region and this thread's place
+ * in it (1, 1 and 0 without it). */
 static int max_threads(void)
 {
 #ifdef _OPENMP
 	return omp_get_max_threads();
+#else
+	return 1;
+#endif
+}
+
+static int team_size(void)
+{
+#ifdef _OPENMP
+	return omp_get_num_threads();
 #else
 	return 1;
 #endif
@@ -400,6 +416,12 @@ static void decode_chunk(const struct isa *isa, float *dq, const struct ld_weigh
 	}
 }
 
+/* The chunk a thread runs after this one (nr = 0: none), taken before
+ * this one starts, so that its first rows can be prefetched. */
+struct chunk_next {
+	size_t r0, nr;
+};
+
 /* Rows [r0, r0+nr) of out. For each block of up to tb_max tokens, walk the
  * columns kc at a time and run a tile on every row group of the chunk: the
  * x block (tb tokens x kc columns) stays in L1 while the chunk's weights
@@ -408,7 +430,7 @@ static void decode_chunk(const struct isa *isa, float *dq, const struct ld_weigh
  * first decoded into dq (nr x kc floats), and F32 tiles run on that. */
 static void chunk_run(const struct isa *isa, float *out, const float *x, const float *xp,
                       float *part, float *dq, const struct ld_weight *w, size_t T,
-                      size_t r0, size_t nr, size_t kc, int R)
+                      size_t r0, size_t nr, size_t kc, int R, const struct chunk_next *next)
 {
 	const size_t rows = w->rows, cols = w->cols, colsg = cols - cols % isa->group;
 	const size_t nblk = token_blocks(T, isa->tb_max);
@@ -435,12 +457,14 @@ static void chunk_run(const struct isa *isa, float *out, const float *x, const f
 				a.r0 = r;
 				a.part = part ? part + ((r - r0) * T + t0) * isa->lanes : NULL;
 				/* The first turn prefetches the next row group, or after
-				 * the last one the first of the next column block (or
-				 * chunk): the first turn to need it. Later turns find
-				 * their weights in L2, where the first turn left them,
-				 * and the hardware's prefetcher brings them into L1; a
-				 * prefetch there would only push x out of L1, so they
-				 * "prefetch" the rows they are reading (a no-op). */
+				 * the last one the first of the next column block, or of
+				 * the next chunk this thread runs: the first turn to need
+				 * it. Later turns find their weights in L2, where the
+				 * first turn left them, and the hardware's prefetcher
+				 * brings them into L1; a prefetch there would only push x
+				 * out of L1, so they "prefetch" the rows they are reading
+				 * (a no-op). (Prefetching a whole column block ahead,
+				 * spread over all turns, measured slower.) */
 				if (quant) /* decode_chunk brought them; the tile reads dq */
 					for (int i = 0; i < rr; i++)
 						a.pf[i] = (uintptr_t)a.w[i];
@@ -450,8 +474,10 @@ static void chunk_run(const struct isa *isa, float *out, const float *x, const f
 					prefetch_rows(a.pf, w, r + (size_t)rr, rr, k0);
 				else if (a.k1 < colsg)
 					prefetch_rows(a.pf, w, r0, rr, a.k1);
+				else if (next->nr)
+					prefetch_rows(a.pf, w, next->r0, rr, 0);
 				else
-					prefetch_rows(a.pf, w, r0 + nr, rr, 0);
+					prefetch_rows(a.pf, w, r, rr, k0);
 				isa->tile(tile_dt, rr, (int)tb, &a);
 				r += (size_t)rr;
 			}
@@ -477,19 +503,50 @@ static void chunk_run(const struct isa *isa, float *out, const float *x, const f
 	}
 }
 
+/* Scratch memory for a call (x packed, accumulators, decoded rows).
+ * Allocated anew for every call, it halved the speed of a loop of
+ * 1024 x 2048 bf16 products at 17 tokens (148 -> 273 GFLOP/s on 2 Zen 5
+ * cores): past glibc's mmap threshold the buffer was mapped, faulted in
+ * and unmapped each time, or the heap grown and trimmed, while the other
+ * thread waited. (In a forward pass other allocations usually keep the
+ * heap from shrinking, and the difference is small.) So each calling
+ * thread keeps its buffer for the next call, up to SCRATCH_KEEP bytes; a
+ * larger one (long prompts, whose work dwarfs the cost) is freed after
+ * its call. The pass calls ld_matmul from one thread; a thread that ends
+ * leaves its kept buffer behind. */
+enum { SCRATCH_KEEP = 32 << 20 };
+static _Thread_local unsigned char *scratch_kept;
+static _Thread_local size_t scratch_kept_bytes;
+
+static size_t line_up(size_t n) { return (n + 63) & ~(size_t)63; }
+
+static void *scratch_take(size_t bytes)
+{
+	if (bytes <= scratch_kept_bytes)
+		return scratch_kept;
+	free(scratch_kept);
+	scratch_kept = NULL;
+	scratch_kept_bytes = 0;
+	unsigned char *p = aligned_alloc(64, bytes ? bytes : 64);
+	if (p && bytes <= SCRATCH_KEEP) {
+		scratch_kept = p;
+		scratch_kept_bytes = bytes;
+	}
+	return p;
+}
+
+static void scratch_give(void *p)
+{
+	if (p != scratch_kept)
+		free(p);
+}
+
 /* Returns 0 if a scratch buffer cannot be allocated. */
 static int matmul_blocked(const struct isa *isa, float *out, const float *x,
                           const struct ld_weight *w, size_t T)
 {
 	const size_t rows = w->rows, cols = w->cols, colsg = cols - cols % isa->group;
 	const int quant = decoded_first(isa, w->dtype);
-	float *xp = NULL;
-	if (colsg) {
-		size_t bytes = (T * colsg * sizeof(float) + 63) & ~(size_t)63;
-		xp = aligned_alloc(64, bytes);
-		if (!xp)
-			return 0;
-	}
 
 	/* kc: as many columns as keep a token block's x (tb x kc floats) within
 	 * the L1 budget; a multiple of 64 (T = 17: 1024; T = 1: 6144). */
@@ -523,45 +580,51 @@ static int matmul_blocked(const struct isa *isa, float *out, const float *x,
 	 * accumulators between them (chunk rows x T tokens x lanes floats), so
 	 * their lanes are summed once, after the last block. */
 	const size_t nth = (size_t)max_threads(), part_floats = chunk * T * isa->lanes;
-	float *part = NULL, *dq = NULL;
-	if (colsg > kc) {
-		if (T > SIZE_MAX / 4 / 16 / CHUNK_MAX / nth ||
-		    !(part = aligned_alloc(64, nth * part_floats * sizeof(float)))) {
-			free(xp);
-			return 0;
-		}
-	}
 	/* Block types: each thread's decoded rows (chunk x kc floats). */
 	const size_t dq_floats = chunk * kc;
-	if (quant && !(dq = aligned_alloc(64, nth * dq_floats * sizeof(float)))) {
-		free(part);
-		free(xp);
+	/* One scratch buffer: x packed (T x colsg floats), then the threads'
+	 * accumulators, then their decoded rows, each on a cache line. */
+	if (T > SIZE_MAX / 4 / 16 / CHUNK_MAX / nth || colsg > SIZE_MAX / 4 / T)
 		return 0;
-	}
+	const size_t xp_bytes = line_up(T * colsg * sizeof(float));
+	const size_t part_bytes = colsg > kc ? line_up(nth * part_floats * sizeof(float)) : 0;
+	const size_t dq_bytes = quant ? line_up(nth * dq_floats * sizeof(float)) : 0;
+	unsigned char *scratch = scratch_take(xp_bytes + part_bytes + dq_bytes);
+	if (!scratch)
+		return 0;
+	float *xp = colsg ? (float *)scratch : NULL;
+	float *part = part_bytes ? (float *)(scratch + xp_bytes) : NULL;
+	float *dq = dq_bytes ? (float *)(scratch + xp_bytes + part_bytes) : NULL;
 
-	/* Many tokens: chunks handed out one at a time (dynamic), so that a
-	 * core slowed by a neighbour on a shared machine does not leave the
-	 * other waiting at the end. Few tokens (memory bound): each core takes
-	 * one run of chunks, and streams its own contiguous part of W.
-	 * x is packed first, by all threads. */
+	/* Many tokens: chunks taken one at a time from `grab`, so that a core
+	 * slowed by a neighbour on a shared machine does not leave the other
+	 * waiting at the end. Few tokens (memory bound): each core runs one
+	 * run of chunks, and streams its own contiguous part of W. x is
+	 * packed first, by all threads (pack_x ends when all have). */
+	atomic_size_t grab = 0; /* T > 2: the next chunk nobody has taken */
 #ifdef _OPENMP
-	const size_t per_grab = T > 2 ? 1 : (nchunks + nth - 1) / nth;
 #pragma omp parallel
 #endif
 	{
 		if (colsg)
 			pack_x(xp, x, T, cols, colsg, isa, w->dtype == LD_BF16, rounds_x(isa, w->dtype));
-#ifdef _OPENMP
-#pragma omp for schedule(dynamic, per_grab)
-#endif
-		for (size_t c = 0; c < nchunks; c++)
-			chunk_run(isa, out, x, xp, part ? part + thread_num() * part_floats : NULL,
-			          dq ? dq + thread_num() * dq_floats : NULL, w, T, c * chunk,
-			          rows - c * chunk < chunk ? rows - c * chunk : chunk, kc, R);
+		const size_t th = thread_num(), nteam = (size_t)team_size();
+		const size_t per_run = (nchunks + nteam - 1) / nteam;
+		size_t c = T > 2 ? atomic_fetch_add_explicit(&grab, 1, memory_order_relaxed) : th * per_run;
+		const size_t run_end = T > 2 ? nchunks : (th + 1) * per_run < nchunks ? (th + 1) * per_run : nchunks;
+		struct chunk_next next;
+		while (c < run_end) {
+			/* the next chunk is taken now, so that this one can prefetch it */
+			size_t after = T > 2 ? atomic_fetch_add_explicit(&grab, 1, memory_order_relaxed) : c + 1;
+			next.r0 = after * chunk;
+			next.nr = after < run_end ? (rows - next.r0 < chunk ? rows - next.r0 : chunk) : 0;
+			chunk_run(isa, out, x, xp, part ? part + th * part_floats : NULL,
+			          dq ? dq + th * dq_floats : NULL, w, T, c * chunk,
+			          rows - c * chunk < chunk ? rows - c * chunk : chunk, kc, R, &next);
+			c = after;
+		}
 	}
-	free(dq);
-	free(part);
-	free(xp);
+	scratch_give(scratch);
 	return 1;
 }
 
