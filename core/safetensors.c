@@ -6,9 +6,11 @@
 #include "safetensors.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonw.h"
 #include "util.h"
 
 #define MAX_HEADER (100u << 20) /* the format's own limit is 100 MB */
@@ -200,42 +202,70 @@ const char *ld_st_meta(const struct ld_st_file *f, const char *key)
 	return NULL;
 }
 
+/* For the duplicate check: tensor names in order. */
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 enum ld_status ld_st_header(const char *path, const struct ld_st_out *t, size_t n,
                             const char *const *meta_keys, const char *const *meta_vals,
                             size_t n_meta, char **text, struct ld_err *err)
 {
-	enum ld_status st = LD_OK;
-	json_t *hdr = json_object();
 	*text = NULL;
-	if (!hdr)
+	/* Readers refuse a header with a name twice (or a tensor called
+	 * __metadata__), so it is never written. */
+	const char **names = malloc((n + 1) * sizeof *names);
+	if (!names)
 		return ld_fail(err, LD_ERR_NOMEM, "%s: out of memory", path);
+	for (size_t i = 0; i < n; i++)
+		names[i] = t[i].name;
+	names[n] = "__metadata__";
+	qsort(names, n + 1, sizeof *names, cmp_names);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(names[i], names[i + 1]) == 0) {
+			enum ld_status st = ld_fail(err, LD_ERR_USAGE, "%s: two tensors named \"%s\"", path, names[i]);
+			free(names);
+			return st;
+		}
+	free(names);
+
+	/* {"__metadata__":{"key":"value",...},"name":{"dtype":"F32","shape":[..],
+	 * "data_offsets":[begin,end]},...}, in the order given */
+	struct ld_jsonw b = {0};
+	char num[64];
+	ld_jsonw_raw(&b, "{", 1);
 	if (n_meta) {
-		json_t *m = json_object();
-		for (size_t i = 0; i < n_meta; i++)
-			json_object_set_new(m, meta_keys[i], json_string(meta_vals[i]));
-		json_object_set_new(hdr, "__metadata__", m);
+		ld_jsonw_cstr(&b, "\"__metadata__\":{");
+		for (size_t i = 0; i < n_meta; i++) {
+			if (i)
+				ld_jsonw_raw(&b, ",", 1);
+			ld_jsonw_string(&b, meta_keys[i], strlen(meta_keys[i]));
+			ld_jsonw_raw(&b, ":", 1);
+			ld_jsonw_string(&b, meta_vals[i], strlen(meta_vals[i]));
+		}
+		ld_jsonw_raw(&b, "}", 1);
 	}
 	size_t off = 0;
 	for (size_t i = 0; i < n; i++) {
-		json_t *e = json_object(), *sh = json_array();
-		json_object_set_new(e, "dtype", json_string(ld_dtype_name(t[i].dtype)));
-		for (int d = 0; d < t[i].ndim; d++)
-			json_array_append_new(sh, json_integer((json_int_t)t[i].shape[d]));
-		json_object_set_new(e, "shape", sh);
-		json_object_set_new(e, "data_offsets",
-		                    json_pack("[II]", (json_int_t)off, (json_int_t)(off + t[i].nbytes)));
-		if (json_object_set_new(hdr, t[i].name, e) != 0) {
-			st = ld_fail(err, LD_ERR_NOMEM, "%s: out of memory", path);
-			goto out;
+		if (i || n_meta)
+			ld_jsonw_raw(&b, ",", 1);
+		ld_jsonw_string(&b, t[i].name, strlen(t[i].name));
+		ld_jsonw_cstr(&b, ":{\"dtype\":");
+		ld_jsonw_string(&b, ld_dtype_name(t[i].dtype), strlen(ld_dtype_name(t[i].dtype)));
+		ld_jsonw_cstr(&b, ",\"shape\":[");
+		for (int d = 0; d < t[i].ndim; d++) {
+			snprintf(num, sizeof num, d ? ",%zu" : "%zu", t[i].shape[d]);
+			ld_jsonw_cstr(&b, num);
 		}
+		snprintf(num, sizeof num, "],\"data_offsets\":[%zu,%zu]}", off, off + t[i].nbytes);
+		ld_jsonw_cstr(&b, num);
 		off += t[i].nbytes;
 	}
-	*text = json_dumps(hdr, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	if (!*text)
-		st = ld_fail(err, LD_ERR_NOMEM, "%s: out of memory", path);
-out:
-	json_decref(hdr);
-	return st;
+	ld_jsonw_raw(&b, "}", 1);
+	if (!(*text = ld_jsonw_take(&b)))
+		return ld_fail(err, LD_ERR_NOMEM, "%s: out of memory", path);
+	return LD_OK;
 }
 
 enum ld_status ld_st_write(const char *path, const struct ld_st_out *t, size_t n,

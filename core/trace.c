@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "bgwrite.h"
+#include "jsonw.h"
 #include "model.h"
 #include "safetensors.h"
 #include "util.h"
@@ -407,6 +408,22 @@ static json_t *ids_json(const int32_t *ids, size_t n)
 }
 
 /* json_dumps of a new reference, which it consumes. */
+/* A JSON list of n strings (NULL as ""), written directly: a vocabulary's
+ * 128k strings as jansson values took longer than the rest of the save. */
+static char *strings_json(char *const *strs, size_t n)
+{
+	struct ld_jsonw b = {0};
+	ld_jsonw_raw(&b, "[", 1);
+	for (size_t i = 0; i < n; i++) {
+		const char *s = strs[i] ? strs[i] : "";
+		if (i)
+			ld_jsonw_raw(&b, ",", 1);
+		ld_jsonw_string(&b, s, strlen(s));
+	}
+	ld_jsonw_raw(&b, "]", 1);
+	return ld_jsonw_take(&b);
+}
+
 static char *dump_new(json_t *v)
 {
 	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -486,15 +503,7 @@ enum ld_status ld_trace_stream_to(struct ld_trace *tr, const char *path, int for
 }
 
 /* The length of s as a JSON string inside the header (quotes, escapes). */
-static size_t json_len(const char *s)
-{
-	json_t *j = json_string(s);
-	char *d = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
-	size_t n = d ? strlen(d) : 2 * strlen(s) + 2;
-	free(d);
-	json_decref(j);
-	return n;
-}
+static size_t json_len(const char *s) { return ld_jsonw_string_len(s, strlen(s)); }
 
 size_t ld_trace_point_header(const char *name, enum ld_point p)
 {
@@ -633,18 +642,11 @@ enum ld_status ld_trace_save(struct ld_trace *tr, const char *path, int force, s
 	keys[n_meta] = "points", vals[n_meta++] = dump_new(points);
 	keys[n_meta] = "tokens", vals[n_meta++] = dump_new(ids_json(tr->tokens, tr->n_tokens));
 	keys[n_meta] = "generated", vals[n_meta++] = dump_new(ids_json(tr->generated, tr->n_generated));
-	if (tr->token_str) {
-		json_t *a = json_array();
-		for (size_t i = 0; i < tr->n_tokens + tr->n_generated; i++)
-			json_array_append_new(a, json_string(tr->token_str[i] ? tr->token_str[i] : ""));
-		keys[n_meta] = "token_strings", vals[n_meta++] = dump_new(a);
-	}
-	if (tr->vocab_str) {
-		json_t *a = json_array();
-		for (size_t i = 0; i < tr->n_vocab_str; i++)
-			json_array_append_new(a, json_string(tr->vocab_str[i] ? tr->vocab_str[i] : ""));
-		keys[n_meta] = "vocab_strings", vals[n_meta++] = dump_new(a);
-	}
+	if (tr->token_str)
+		keys[n_meta] = "token_strings",
+		vals[n_meta++] = strings_json(tr->token_str, tr->n_tokens + tr->n_generated);
+	if (tr->vocab_str)
+		keys[n_meta] = "vocab_strings", vals[n_meta++] = strings_json(tr->vocab_str, tr->n_vocab_str);
 	if (tr->prompt)
 		keys[n_meta] = "prompt", vals[n_meta++] = strdup(tr->prompt);
 	if (tr->n_patches) {

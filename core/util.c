@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +93,50 @@ void ld_prefault(const void *map, size_t len)
 {
 	if (map && len)
 		(void)madvise((void *)map, len, MADV_POPULATE_READ);
+}
+
+struct ld_warm {
+	pthread_t thread;
+	size_t n;
+	const volatile unsigned char *map[4];
+	size_t len[4];
+};
+
+static void *warm_pages(void *arg)
+{
+	const struct ld_warm *w = arg;
+	for (size_t i = 0; i < w->n; i++)
+		for (size_t off = 0; off < w->len[i]; off += 4096)
+			(void)w->map[i][off]; /* a read through volatile: not optimised away */
+	return NULL;
+}
+
+struct ld_warm *ld_warm_start(const void *const *maps, const size_t *lens, size_t n)
+{
+	struct ld_warm *w = calloc(1, sizeof *w);
+	if (!w)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (!maps[i] || !lens[i])
+			continue;
+		if (w->n == sizeof w->map / sizeof w->map[0])
+			break; /* more shards than that: the rest warm in the pass */
+		w->map[w->n] = maps[i];
+		w->len[w->n++] = lens[i];
+	}
+	if (!w->n || pthread_create(&w->thread, NULL, warm_pages, w) != 0) {
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+void ld_warm_join(struct ld_warm *w)
+{
+	if (!w)
+		return;
+	pthread_join(w->thread, NULL);
+	free(w);
 }
 
 void *ld_map_anon(size_t n)
