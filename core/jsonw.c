@@ -71,70 +71,70 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 	return len;
 }
 
-/* One byte's escape (NULL: written as it is). */
-static const char *escape(unsigned char c, char tmp[8])
+/* Walk s[0..n) as ld_jsonw_string writes it: into out (which has room for
+ * the worst case, 6 bytes for every byte), or only counted (out NULL).
+ * Returns the length. */
+static size_t string_walk(char *out, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	switch (c) {
-	case '"': return "\\\"";
-	case '\\': return "\\\\";
-	case '\b': return "\\b";
-	case '\f': return "\\f";
-	case '\n': return "\\n";
-	case '\r': return "\\r";
-	case '\t': return "\\t";
-	default: break;
-	}
-	if (c >= 0x20)
-		return NULL;
-	memcpy(tmp, "\\u00", 4);
-	tmp[4] = hex[c >> 4];
-	tmp[5] = hex[c & 15];
-	tmp[6] = '\0';
-	return tmp;
-}
-
-/* Walk s[0..n) as ld_jsonw_string writes it: into b, or only counted. */
-static size_t string_walk(struct ld_jsonw *b, const char *s, size_t n)
-{
 	const unsigned char *u = (const unsigned char *)s;
-	size_t len = 2, i = 0, run = 0; /* run: bytes since the last escape, copied as they are */
 	char tmp[8];
-	if (b)
-		ld_jsonw_raw(b, "\"", 1);
-	while (i < n) {
-		const char *e = NULL;
-		size_t step = 1;
-		if (u[i] >= 0x80) {
-			step = utf8_seq(u + i, n - i);
-			if (!step) {
-				e = "\\uFFFD";
-				step = 1;
-			}
-		} else {
-			e = escape(u[i], tmp);
-		}
-		if (!e) {
-			run += step;
-			i += step;
+	size_t len = 0;
+#define PUT(c)                                                                    \
+	do {                                                                          \
+		if (out)                                                                  \
+			out[len] = (char)(c);                                                 \
+		len++;                                                                    \
+	} while (0)
+	PUT('"');
+	for (size_t i = 0; i < n;) {
+		unsigned char c = u[i];
+		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+			PUT(c); /* the common case: printable ASCII as it is */
+			i++;
 			continue;
 		}
-		if (b) {
-			ld_jsonw_raw(b, s + i - run, run);
-			ld_jsonw_cstr(b, e);
+		const char *e = tmp;
+		size_t k = 1;
+		if (c >= 0x80) {
+			k = utf8_seq(u + i, n - i);
+			if (k) { /* a whole UTF-8 character as it is */
+				for (size_t j = 0; j < k; j++)
+					PUT(u[i + j]);
+				i += k;
+				continue;
+			}
+			k = 1;
+			e = "\\uFFFD";
+		} else if (c == '"' || c == '\\') {
+			tmp[0] = '\\', tmp[1] = (char)c, tmp[2] = 0;
+		} else if (c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t') {
+			tmp[0] = '\\', tmp[2] = 0;
+			tmp[1] = c == '\b' ? 'b' : c == '\f' ? 'f' : c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+		} else { /* another control character */
+			memcpy(tmp, "\\u00", 4);
+			tmp[4] = hex[c >> 4], tmp[5] = hex[c & 15], tmp[6] = 0;
 		}
-		len += run + strlen(e);
-		run = 0;
-		i += step;
+		for (; *e; e++)
+			PUT(*e);
+		i += k;
 	}
-	if (b) {
-		ld_jsonw_raw(b, s + n - run, run);
-		ld_jsonw_raw(b, "\"", 1);
-	}
-	return len + run;
+	PUT('"');
+#undef PUT
+	return len;
 }
 
-void ld_jsonw_string(struct ld_jsonw *b, const char *s, size_t n) { (void)string_walk(b, s, n); }
+void ld_jsonw_string(struct ld_jsonw *b, const char *s, size_t n)
+{
+	if (n > (SIZE_MAX - 3) / 6) {
+		b->oom = 1;
+		return;
+	}
+	if (!grow(b, 6 * n + 2))
+		return;
+	b->n += string_walk(b->p + b->n, s, n);
+	b->p[b->n] = '\0';
+}
 
 size_t ld_jsonw_string_len(const char *s, size_t n) { return string_walk(NULL, s, n); }
 

@@ -137,7 +137,10 @@ const char *ld_trace_vocab_str(const struct ld_trace *tr, long id)
  * machine); at 17 tokens, 58 MB of points a few hundred KB each cost a
  * fifth of the pass that way. Big points (2 MB and up) get a mapping of
  * their own; smaller ones are carved one after the other from 32 MB
- * mappings (arenas), which are unmapped with the trace. */
+ * mappings (arenas), which go with the trace. The mappings come from
+ * ld_pool_take, which keeps a freed trace's for the process's next one
+ * (every point is written whole when recorded: nothing left over from a
+ * mapping's last use is seen). */
 enum { BIG_POINT = 2 << 20, ARENA_BYTES = 32 << 20, ARENA_ALIGN = 64 };
 
 /* An arena's first bytes: the arena before it, and how much is taken. */
@@ -149,11 +152,11 @@ struct arena {
 static void *point_alloc(struct ld_trace *tr, size_t n)
 {
 	if (n >= BIG_POINT)
-		return ld_map_anon(n);
+		return ld_pool_take(n, 0);
 	n = (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
 	struct arena *a = tr->arena;
 	if (!a || ARENA_BYTES - a->used < n) {
-		struct arena *fresh = ld_map_anon(ARENA_BYTES);
+		struct arena *fresh = ld_pool_take(ARENA_BYTES, 0);
 		if (!fresh)
 			return NULL;
 		fresh->prev = a;
@@ -169,14 +172,14 @@ static void *point_alloc(struct ld_trace *tr, size_t n)
 static void point_free(void *p, size_t n)
 {
 	if (n >= BIG_POINT)
-		ld_unmap_anon(p, n);
+		ld_pool_give(p, n, 0);
 }
 
 static void free_arenas(struct ld_trace *tr)
 {
 	for (struct arena *a = tr->arena, *prev; a; a = prev) {
 		prev = a->prev;
-		ld_unmap_anon(a, ARENA_BYTES);
+		ld_pool_give(a, ARENA_BYTES, 0);
 	}
 	tr->arena = NULL;
 }

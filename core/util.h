@@ -31,6 +31,14 @@ void ld_warm_join(struct ld_warm *w);
  * them, not 700 thousand. ld_unmap_anon(p, n) gives it back (p may be NULL). */
 void *ld_map_anon(size_t n);
 void ld_unmap_anon(void *p, size_t n);
+/* ld_map_anon's memory, kept when given back for the process's next take
+ * of the same (page-rounded) size: a second pass or trace then reuses the
+ * first one's pages instead of the kernel zeroing new ones (see util.c).
+ * zero: the memory must read as zeros (a kept mapping is cleared; a fresh
+ * one is zero anyway). ld_pool_give(p, n, zero) takes back what
+ * ld_pool_take(n, zero) returned (p may be NULL). */
+void *ld_pool_take(size_t n, int zero);
+void ld_pool_give(void *p, size_t n, int zero);
 
 /* An atomic write: data goes to a temp file beside path; commit renames it
  * over path (refusing to replace an existing file unless force), abort

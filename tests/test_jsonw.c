@@ -67,7 +67,8 @@ static void test_every_ascii_byte(void **state)
 		check_valid(s, 3);
 	}
 	check_valid("", 0);
-	check_valid("\"quoted\" and \\back\\slashed\\", 30);
+	const char *q = "\"quoted\" and \\back\\slashed\\";
+	check_valid(q, strlen(q));
 }
 
 /* Append code point cp as UTF-8. */
