@@ -323,7 +323,7 @@ enum ld_status ld_model_detect(const char *dir, enum ld_format *fmt, char **weig
  * on a virtual machine a page fault is dear, and the first pass of the 1B
  * shape took thousands of them (~10% of a whole 17-token trace). Only when
  * the files fit the memory available: else the pass's own faults bring
- * in what it needs as it goes. A thread then touches every page once
+ * in what it needs as it goes. Two threads then touch every page once
  * (ld_warm_start), while the caller loads the tokenizer. */
 static void prefault(struct ld_model *m)
 {
@@ -336,7 +336,7 @@ static void prefault(struct ld_model *m)
 		total += m->gguf->map_len;
 	if (total > ld_memory_available())
 		return;
-	enum { WARM_MAX = 4 };
+	enum { WARM_MAX = 4 }; /* the ranges ld_warm_start takes */
 	const void *maps[WARM_MAX];
 	size_t lens[WARM_MAX], n = 0;
 	for (size_t i = 0; i < m->n_files; i++) {

@@ -101,6 +101,10 @@ struct ld_tokenizer {
 /* tokenizer.c: building the tables (used by the loaders). */
 struct ld_tokenizer *tok_new(const char *path);
 /* Append a token with these bytes as the given id. */
+/* Room for about n_ids BPE tokens of n_bytes bytes in all, so that a
+ * vocabulary of 128k entries is not copied at every doubling of its
+ * tables (only a hint: tok_add grows them past it as needed). */
+enum ld_status tok_reserve(struct ld_tokenizer *tk, size_t n_ids, size_t n_bytes, struct ld_err *err);
 enum ld_status tok_add(struct ld_tokenizer *tk, int32_t id, const uint8_t *bytes, size_t len,
                        int special, struct ld_err *err);
 /* After the last tok_add: index the bytes, compile the pattern. */

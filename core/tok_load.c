@@ -151,6 +151,17 @@ enum ld_status tok_load_tiktoken(struct ld_tokenizer *tk, const uint8_t *buf, si
 		               "%s: binary data, not tiktoken text (a SentencePiece model from Llama 1/2?); "
 		               "expected lines \"base64 rank\"", tk->path);
 
+	/* One token a line ("AA== 0" at the shortest), its bytes fewer than
+	 * its base64: room for them all. */
+	size_t lines = 1;
+	for (const uint8_t *q = buf, *end = buf + len; (q = memchr(q, '\n', (size_t)(end - q))); q++)
+		lines++;
+	if (lines > len / 7 + 1)
+		lines = len / 7 + 1;
+	enum ld_status rst = tok_reserve(tk, lines + LD_TOK_N_SPECIAL, len, err);
+	if (rst)
+		return rst;
+
 	/* The longest base64 spelling of a token we accept. */
 	const size_t max_b64 = (LD_TOK_MAX_TOKEN_BYTES + 2) / 3 * 4;
 	uint8_t tok[LD_TOK_MAX_TOKEN_BYTES];

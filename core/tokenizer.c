@@ -77,13 +77,16 @@ static void bytemap_place(const struct ld_tokenizer *tk, struct tok_slot *s, siz
 	s[i].check = (uint32_t)(h >> 32);
 }
 
-/* Keep the table at most half full: double it and re-place every id. */
-static enum ld_status bytemap_reserve(const struct ld_tokenizer *tk, struct tok_bytemap *m,
-                                      struct ld_err *err)
+/* Keep the table at most half full with `more` ids added: double it (at
+ * least) and re-place every id. */
+static enum ld_status bytemap_grow(const struct ld_tokenizer *tk, struct tok_bytemap *m, size_t more,
+                                   struct ld_err *err)
 {
-	if ((m->count + 1) * 2 <= m->cap)
+	if ((m->count + more) * 2 <= m->cap)
 		return LD_OK;
 	size_t cap = m->cap ? m->cap * 2 : 1024;
+	while (cap < (m->count + more) * 2)
+		cap *= 2;
 	struct tok_slot *s = malloc(cap * sizeof *s);
 	if (!s)
 		return ld_fail(err, LD_ERR_NOMEM, "%s: out of memory for the token table", tk->path);
@@ -96,6 +99,28 @@ static enum ld_status bytemap_reserve(const struct ld_tokenizer *tk, struct tok_
 	m->slot = s;
 	m->cap = cap;
 	return LD_OK;
+}
+
+enum ld_status tok_reserve(struct ld_tokenizer *tk, size_t n_ids, size_t n_bytes, struct ld_err *err)
+{
+	if (n_ids > LD_TOK_MAX_IDS)
+		n_ids = LD_TOK_MAX_IDS; /* tok_add refuses the rest */
+	if (n_ids > tk->ids_cap) {
+		struct tok_entry *e = realloc(tk->ids, n_ids * sizeof *e);
+		if (!e)
+			return ld_fail(err, LD_ERR_NOMEM, "out of memory for %zu ids", n_ids);
+		memset(e + tk->ids_cap, 0, (n_ids - tk->ids_cap) * sizeof *e);
+		tk->ids = e;
+		tk->ids_cap = n_ids;
+	}
+	if (n_bytes > tk->arena_cap) {
+		uint8_t *a = realloc(tk->arena, n_bytes);
+		if (!a)
+			return ld_fail(err, LD_ERR_NOMEM, "out of memory for token bytes");
+		tk->arena = a;
+		tk->arena_cap = n_bytes;
+	}
+	return bytemap_grow(tk, &tk->bpe, n_ids, err);
 }
 
 const struct tok_merge *tok_find_merge(const struct ld_tokenizer *tk, int32_t left, int32_t right)
@@ -230,7 +255,7 @@ enum ld_status tok_add(struct ld_tokenizer *tk, int32_t id, const uint8_t *bytes
 	/* Index it by its bytes, refusing a second token with the same bytes:
 	 * the encoder could not know which of the two to produce. */
 	struct tok_bytemap *m = special ? &tk->specials : &tk->bpe;
-	enum ld_status st = bytemap_reserve(tk, m, err);
+	enum ld_status st = bytemap_grow(tk, m, 1, err);
 	if (st)
 		return st;
 	int32_t other = tok_lookup(tk, m, bytes, len);
@@ -569,24 +594,16 @@ enum ld_status ld_tok_decode(const struct ld_tokenizer *tk, const int32_t *ids, 
 	return LD_OK;
 }
 
-char *ld_tok_display(const struct ld_tokenizer *tk, int32_t id)
+size_t ld_tok_display_into(const struct ld_tokenizer *tk, int32_t id, char *s)
 {
 	size_t n;
 	const uint8_t *p = ld_tok_bytes(tk, id, &n);
-	if (!p) {
-		char *s = malloc(32);
-		if (s)
-			snprintf(s, 32, "<unknown id %d>", id);
-		return s;
-	}
-	/* The widest rendering of one byte is "\xNN": 4 bytes. */
-	char *s = malloc(4 * n + 1);
-	if (!s)
-		return NULL;
+	if (!p)
+		return (size_t)sprintf(s, "<unknown id %d>", (int)id);
 	if (tk->ids[id].special) {
 		memcpy(s, p, n);
 		s[n] = 0;
-		return s;
+		return n;
 	}
 	size_t o = 0;
 	for (size_t i = 0; i < n;) {
@@ -618,5 +635,19 @@ char *ld_tok_display(const struct ld_tokenizer *tk, int32_t id)
 		i++;
 	}
 	s[o] = 0;
+	return o;
+}
+
+size_t ld_tok_display_max(const struct ld_tokenizer *tk, int32_t id)
+{
+	size_t n;
+	return ld_tok_bytes(tk, id, &n) ? 4 * n + 1 : 32;
+}
+
+char *ld_tok_display(const struct ld_tokenizer *tk, int32_t id)
+{
+	char *s = malloc(ld_tok_display_max(tk, id));
+	if (s)
+		ld_tok_display_into(tk, id, s);
 	return s;
 }

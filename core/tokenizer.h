@@ -119,6 +119,10 @@ const uint8_t *ld_tok_bytes(const struct ld_tokenizer *tk, int32_t id, size_t *l
  *   a complete UTF-8 character -> "\xNN", special tokens -> their text,
  *   an unknown id -> "<unknown id N>". */
 char *ld_tok_display(const struct ld_tokenizer *tk, int32_t id);
+/* The same into s, which has room for ld_tok_display_max(tk, id) bytes;
+ * returns its length (for a whole vocabulary in one block). */
+size_t ld_tok_display_into(const struct ld_tokenizer *tk, int32_t id, char *s);
+size_t ld_tok_display_max(const struct ld_tokenizer *tk, int32_t id);
 
 /* Ids 0 .. vocab_size-1 (BPE tokens followed by the specials). */
 size_t ld_tok_vocab_size(const struct ld_tokenizer *tk);

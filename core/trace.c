@@ -60,11 +60,13 @@ static void free_token_str(struct ld_trace *tr)
 
 static void free_vocab_str(struct ld_trace *tr)
 {
-	if (tr->vocab_str)
+	if (tr->vocab_str && !tr->vocab_block)
 		for (size_t i = 0; i < tr->n_vocab_str; i++)
 			free(tr->vocab_str[i]);
 	free(tr->vocab_str);
+	free(tr->vocab_block);
 	tr->vocab_str = NULL;
+	tr->vocab_block = NULL;
 	tr->n_vocab_str = 0;
 }
 
@@ -122,6 +124,19 @@ enum ld_dtype ld_trace_weight_type(const struct ld_trace *tr, const struct ld_te
 	if (!tr->wtypes || t->layer < 0 || t->layer >= tr->cfg.n_layers)
 		return LD_DTYPE_INVALID;
 	return tr->wtypes[(size_t)t->layer * LD_WM_N + (size_t)mat];
+}
+
+int ld_trace_vocab_block(struct ld_trace *tr, size_t n, size_t bytes)
+{
+	free_vocab_str(tr);
+	tr->vocab_str = calloc(n + 1, sizeof *tr->vocab_str);
+	tr->vocab_block = malloc(bytes ? bytes : 1);
+	if (!tr->vocab_str || !tr->vocab_block) {
+		free_vocab_str(tr);
+		return 0;
+	}
+	tr->n_vocab_str = n;
+	return 1;
 }
 
 const char *ld_trace_vocab_str(const struct ld_trace *tr, long id)
@@ -871,11 +886,19 @@ enum ld_status ld_trace_open(struct ld_trace *tr, const char *path, struct ld_er
 			st = ld_fail(err, LD_ERR_FORMAT, "%s: metadata \"vocab_strings\" is not a JSON list", path);
 			goto out;
 		}
-		tr->vocab_str = calloc(json_array_size(a) + 1, sizeof *tr->vocab_str);
-		for (size_t i = 0; tr->vocab_str && i < json_array_size(a); i++) {
-			const char *v = json_string_value(json_array_get(a, i));
-			tr->vocab_str[i] = strdup(v ? v : "");
-			tr->n_vocab_str++;
+		size_t n = json_array_size(a), bytes = 0;
+		for (size_t i = 0; i < n; i++)
+			bytes += json_string_length(json_array_get(a, i)) + 1;
+		if (ld_trace_vocab_block(tr, n, bytes)) {
+			char *o = tr->vocab_block;
+			for (size_t i = 0; i < n; i++) {
+				const char *v = json_string_value(json_array_get(a, i));
+				size_t len = v ? strlen(v) : 0; /* to the first NUL, as strdup did */
+				memcpy(o, v ? v : "", len);
+				o[len] = '\0';
+				tr->vocab_str[i] = o;
+				o += len + 1;
+			}
 		}
 		json_decref(a);
 	}

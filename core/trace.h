@@ -62,6 +62,8 @@ struct ld_trace {
 	char **vocab_str;       /* display form of every vocabulary id, so logits
 	                           columns can be read as tokens (may be NULL) */
 	size_t n_vocab_str;
+	char *vocab_block;      /* NULL, or the one allocation all vocab_str strings are in
+	                           (ld_trace_vocab_block); freed with the trace */
 	char **patches;         /* what was patched, e.g. "layers.1.attn[:,2,:] = zeros (--ablate
 	                           layers.1.head.2)" (patch.h); n_patches of them */
 	size_t n_patches;
@@ -110,6 +112,12 @@ enum ld_dtype ld_trace_weight_type(const struct ld_trace *tr, const struct ld_te
 
 /* Display form of vocabulary id, or NULL when the trace does not know it. */
 const char *ld_trace_vocab_str(const struct ld_trace *tr, long id);
+/* Room for n vocabulary strings of at most bytes bytes in all, NULs
+ * included, in one block (128k small allocations cost a trace more than
+ * its header): tr->vocab_str gets n NULL entries and tr->vocab_block the
+ * block, which the caller fills and points the entries into. Returns 0
+ * when out of memory (tr then has no vocabulary strings). */
+int ld_trace_vocab_block(struct ld_trace *tr, size_t n, size_t bytes);
 
 /* Index of the tensor with this exact name, or -1. */
 long ld_trace_find(const struct ld_trace *tr, const char *name);

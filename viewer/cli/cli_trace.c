@@ -310,12 +310,14 @@ int ld_cli_trace_run(const struct ld_trace_request *rq, struct ld_trace *tr)
 	if (tk) {
 		/* Every vocabulary entry's display form: the viewer labels the
 		 * logits' vocab axis with them, so "42" reads as 42. */
-		size_t nv = (size_t)m.cfg.vocab_size;
-		tr->vocab_str = calloc(nv + 1, sizeof *tr->vocab_str);
-		for (size_t i = 0; tr->vocab_str && i < nv; i++) {
-			tr->vocab_str[i] = ld_tok_display(tk, (int32_t)i);
-			tr->n_vocab_str++;
-		}
+		size_t nv = (size_t)m.cfg.vocab_size, bytes = 0;
+		for (size_t i = 0; i < nv; i++)
+			bytes += ld_tok_display_max(tk, (int32_t)i);
+		if (ld_trace_vocab_block(tr, nv, bytes))
+			for (size_t i = 0, o = 0; i < nv; i++) {
+				tr->vocab_str[i] = tr->vocab_block + o;
+				o += ld_tok_display_into(tk, (int32_t)i, tr->vocab_str[i]) + 1;
+			}
 		ld_cli_phase(rq, "labels");
 	}
 	/* Refuse what cannot fit before computing it. A trace bound for a file
