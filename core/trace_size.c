@@ -10,6 +10,7 @@
 #include <sys/statvfs.h>
 
 #include "trace.h"
+#include "util.h"
 
 /* Length of one axis, by its catalogue name. "dim" is the head dim on a
  * per-head tensor and the model dim otherwise. */
@@ -217,7 +218,11 @@ size_t ld_memory_available(void)
 	while (!found && fgets(line, sizeof line, f))
 		found = sscanf(line, "MemAvailable: %zu kB", &kb) == 1;
 	fclose(f);
-	return found && kb < SIZE_MAX / 1024 ? kb * 1024 : SIZE_MAX;
+	if (!found || kb >= SIZE_MAX / 1024)
+		return SIZE_MAX;
+	/* and what this process keeps for its next pass (util.h's pool) */
+	size_t kept = ld_pool_bytes();
+	return kb * 1024 > SIZE_MAX - kept ? SIZE_MAX : kb * 1024 + kept;
 }
 
 size_t ld_disk_available(const char *path)

@@ -46,7 +46,8 @@ enum ld_status ld_trace_fits(const struct ld_trace_cost *cost, size_t n_tokens, 
                              size_t disk, const char *disk_path, struct ld_err *err);
 
 /* Memory available to a new trace: LLAMADBG_MEMORY (bytes, or with a K,
- * M, G suffix) if set, else MemAvailable from /proc/meminfo, else SIZE_MAX. */
+ * M, G suffix) if set, else MemAvailable from /proc/meminfo plus what this
+ * process keeps for reuse (ld_pool_bytes), else SIZE_MAX. */
 size_t ld_memory_available(void);
 
 /* Free bytes on the file system that will hold path (its directory), or

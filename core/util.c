@@ -219,6 +219,14 @@ static size_t pool_max(void)
 	return pages > 0 && size > 0 ? (size_t)pages / 4 * (size_t)size : 0;
 }
 
+size_t ld_pool_bytes(void)
+{
+	pthread_mutex_lock(&pool_lock);
+	size_t n = pool.bytes;
+	pthread_mutex_unlock(&pool_lock);
+	return n;
+}
+
 void *ld_pool_take(size_t n, int zero)
 {
 #ifdef LD_ASAN

@@ -40,6 +40,9 @@ void ld_unmap_anon(void *p, size_t n);
  * ld_pool_take(n, zero) returned (p may be NULL). */
 void *ld_pool_take(size_t n, int zero);
 void ld_pool_give(void *p, size_t n, int zero);
+/* The bytes the pool keeps now: memory this process can take again,
+ * which the system counts as used (ld_memory_available adds it). */
+size_t ld_pool_bytes(void);
 
 /* An atomic write: data goes to a temp file beside path; commit renames it
  * over path (refusing to replace an existing file unless force), abort

@@ -30,9 +30,13 @@ static void test_take_give(void **state)
 	unsigned char *a = ld_pool_take(n, 0);
 	assert_non_null(a);
 	memset(a, 0xab, n);
+	const size_t kept = ld_pool_bytes(), rounded = (n + 4095) / 4096 * 4096;
 	ld_pool_give(a, n, 0);
+	/* what the pool keeps counts as available memory (trace_size.h) */
+	assert_int_equal(ld_pool_bytes(), kept + (POOLED ? rounded : 0));
 	unsigned char *b = ld_pool_take(n, 1);
 	assert_non_null(b);
+	assert_int_equal(ld_pool_bytes(), kept);
 	if (POOLED)
 		assert_ptr_equal(a, b); /* the kept mapping, at its size */
 	for (size_t i = 0; i < n; i++)
