@@ -323,9 +323,8 @@ enum ld_status ld_model_detect(const char *dir, enum ld_format *fmt, char **weig
  * on a virtual machine a page fault is dear, and the first pass of the 1B
  * shape took thousands of them (~10% of a whole 17-token trace). Only when
  * the files fit the memory available: else the pass's own faults bring
- * in what it needs as it goes. Two threads then touch every page once
- * (ld_warm_start), while the caller loads the tokenizer. */
-static void prefault(struct ld_model *m)
+ * in what it needs as it goes. */
+static void prefault(const struct ld_model *m)
 {
 	size_t total = 0;
 	for (size_t i = 0; i < m->n_files; i++)
@@ -336,25 +335,12 @@ static void prefault(struct ld_model *m)
 		total += m->gguf->map_len;
 	if (total > ld_memory_available())
 		return;
-	enum { WARM_MAX = 4 }; /* the ranges ld_warm_start takes */
-	const void *maps[WARM_MAX];
-	size_t lens[WARM_MAX], n = 0;
-	for (size_t i = 0; i < m->n_files; i++) {
+	for (size_t i = 0; i < m->n_files; i++)
 		ld_prefault(m->files[i].map, m->files[i].map_len);
-		if (n < WARM_MAX)
-			maps[n] = m->files[i].map, lens[n++] = m->files[i].map_len;
-	}
-	for (size_t i = 0; i < m->n_pth; i++) {
+	for (size_t i = 0; i < m->n_pth; i++)
 		ld_prefault(m->pth[i].map, m->pth[i].map_len);
-		if (n < WARM_MAX)
-			maps[n] = m->pth[i].map, lens[n++] = m->pth[i].map_len;
-	}
-	if (m->gguf) {
+	if (m->gguf)
 		ld_prefault(m->gguf->map, m->gguf->map_len);
-		if (n < WARM_MAX)
-			maps[n] = m->gguf->map, lens[n++] = m->gguf->map_len;
-	}
-	m->warm = ld_warm_start(maps, lens, n);
 }
 
 static enum ld_status load(struct ld_model *m, const char *dir, int inspect_only, struct ld_err *err)
@@ -389,7 +375,6 @@ enum ld_status ld_model_inspect(struct ld_model *m, const char *dir, struct ld_e
 
 void ld_model_free(struct ld_model *m)
 {
-	ld_warm_join(m->warm); /* before the maps go */
 	if (m->layers) {
 		for (int i = 0; i < m->cfg.n_layers; i++) {
 			free(m->layers[i].attn_norm);

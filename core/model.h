@@ -64,7 +64,6 @@ struct ld_model {
 	void **owned;               /* joined weights, freed with the model */
 	size_t n_owned;
 	uint32_t *q_rows, *k_rows;  /* row maps undoing HF's q/k permutation */
-	struct ld_warm *warm;       /* the thread touching the maps' pages (util.h) */
 };
 
 /* Load a model directory, whichever layout it holds (ld_model_detect), or

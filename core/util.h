@@ -16,16 +16,6 @@ void ld_unmap_file(void *map, size_t len);
  * than by a page fault at a time during the first pass; a hint that
  * older kernels ignore. */
 void ld_prefault(const void *map, size_t len);
-/* Threads that read one byte of every 4 KB page of n mapped ranges (at
- * most 4), so that the first pass does not pay for the pages' first
- * touch: on a virtual machine it costs ~0.15 us a page even after
- * ld_prefault (the hypervisor's own tables), 0.1 s for the 1B shape's
- * 2.5 GB on one core, which two threads spend while the tokenizer loads.
- * NULL if no thread could be started (nothing is lost: the pass touches
- * the pages itself). ld_warm_join waits for them and frees (NULL is
- * fine); call it before unmapping. */
-struct ld_warm *ld_warm_start(const void *const *maps, const size_t *lens, size_t n);
-void ld_warm_join(struct ld_warm *w);
 /* n bytes of fresh zeroed memory, mapped and offered huge pages (page-aligned,
  * so O_DIRECT can write from it); NULL when out of memory. Page faults are
  * dear on a virtual machine: in 2 MB pages, 2.8 GB of trace takes 1400 of
