@@ -101,26 +101,41 @@ static enum ld_status bytemap_grow(const struct ld_tokenizer *tk, struct tok_byt
 	return LD_OK;
 }
 
+/* The id table and the byte arena grown to cap entries / bytes (new ids
+ * empty: len 0); nothing happens when they already hold that much. */
+static enum ld_status grow_ids(struct ld_tokenizer *tk, size_t cap, struct ld_err *err)
+{
+	if (cap <= tk->ids_cap)
+		return LD_OK;
+	struct tok_entry *e = realloc(tk->ids, cap * sizeof *e);
+	if (!e)
+		return ld_fail(err, LD_ERR_NOMEM, "out of memory for %zu ids", cap);
+	memset(e + tk->ids_cap, 0, (cap - tk->ids_cap) * sizeof *e);
+	tk->ids = e;
+	tk->ids_cap = cap;
+	return LD_OK;
+}
+
+static enum ld_status grow_arena(struct ld_tokenizer *tk, size_t cap, struct ld_err *err)
+{
+	if (cap <= tk->arena_cap)
+		return LD_OK;
+	uint8_t *a = realloc(tk->arena, cap);
+	if (!a)
+		return ld_fail(err, LD_ERR_NOMEM, "out of memory for token bytes");
+	tk->arena = a;
+	tk->arena_cap = cap;
+	return LD_OK;
+}
+
 enum ld_status tok_reserve(struct ld_tokenizer *tk, size_t n_ids, size_t n_bytes, struct ld_err *err)
 {
 	if (n_ids > LD_TOK_MAX_IDS)
 		n_ids = LD_TOK_MAX_IDS; /* tok_add refuses the rest */
-	if (n_ids > tk->ids_cap) {
-		struct tok_entry *e = realloc(tk->ids, n_ids * sizeof *e);
-		if (!e)
-			return ld_fail(err, LD_ERR_NOMEM, "out of memory for %zu ids", n_ids);
-		memset(e + tk->ids_cap, 0, (n_ids - tk->ids_cap) * sizeof *e);
-		tk->ids = e;
-		tk->ids_cap = n_ids;
-	}
-	if (n_bytes > tk->arena_cap) {
-		uint8_t *a = realloc(tk->arena, n_bytes);
-		if (!a)
-			return ld_fail(err, LD_ERR_NOMEM, "out of memory for token bytes");
-		tk->arena = a;
-		tk->arena_cap = n_bytes;
-	}
-	return bytemap_grow(tk, &tk->bpe, n_ids, err);
+	enum ld_status st = grow_ids(tk, n_ids, err);
+	if (st == LD_OK)
+		st = grow_arena(tk, n_bytes, err);
+	return st == LD_OK ? bytemap_grow(tk, &tk->bpe, n_ids, err) : st;
 }
 
 const struct tok_merge *tok_find_merge(const struct ld_tokenizer *tk, int32_t left, int32_t right)
@@ -216,12 +231,9 @@ enum ld_status tok_add(struct ld_tokenizer *tk, int32_t id, const uint8_t *bytes
 		size_t cap = tk->ids_cap ? tk->ids_cap : 512;
 		while (cap < need)
 			cap *= 2;
-		struct tok_entry *e = realloc(tk->ids, cap * sizeof *e);
-		if (!e)
-			return ld_fail(err, LD_ERR_NOMEM, "out of memory for %zu ids", cap);
-		memset(e + tk->ids_cap, 0, (cap - tk->ids_cap) * sizeof *e);
-		tk->ids = e;
-		tk->ids_cap = cap;
+		enum ld_status st = grow_ids(tk, cap, err);
+		if (st)
+			return st;
 	}
 	if (need > tk->n_ids)
 		tk->n_ids = need;
@@ -240,11 +252,9 @@ enum ld_status tok_add(struct ld_tokenizer *tk, int32_t id, const uint8_t *bytes
 			size_t cap = tk->arena_cap ? tk->arena_cap * 2 : 65536;
 			while (cap < tk->arena_len + len)
 				cap *= 2;
-			uint8_t *a = realloc(tk->arena, cap);
-			if (!a)
-				return ld_fail(err, LD_ERR_NOMEM, "out of memory for token bytes");
-			tk->arena = a;
-			tk->arena_cap = cap;
+			enum ld_status st = grow_arena(tk, cap, err);
+			if (st)
+				return st;
 		}
 		memcpy(tk->arena + tk->arena_len, bytes, len);
 		e->off = tk->arena_len;
