@@ -16,6 +16,7 @@
 #include <fnmatch.h>
 #include <stdio.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -353,7 +354,8 @@ static int run_alloc(struct run *r)
 	 * shape) instead of taking fresh ones. */
 	memcpy(r->bufs, bufs, sizeof bufs);
 	for (size_t i = 0; i < N_RUN_BUFS; i++)
-		if (!(*bufs[i].p = ld_pool_take(bufs[i].n * sizeof(float), 1)))
+		if (bufs[i].n > SIZE_MAX / sizeof(float) ||
+		    !(*bufs[i].p = ld_pool_take(bufs[i].n * sizeof(float), 1)))
 			return -1;
 	if (r->opts->lens_k > 0) {
 		const size_t n = T * (size_t)r->opts->lens_k;

@@ -425,7 +425,6 @@ static json_t *ids_json(const int32_t *ids, size_t n)
 	return a;
 }
 
-/* json_dumps of a new reference, which it consumes. */
 /* A JSON list of n strings (NULL as ""), written directly: a vocabulary's
  * 128k strings as jansson values took longer than the rest of the save. */
 static char *strings_json(char *const *strs, size_t n)
@@ -442,6 +441,7 @@ static char *strings_json(char *const *strs, size_t n)
 	return ld_jsonw_take(&b);
 }
 
+/* json_dumps of a new reference, which it consumes. */
 static char *dump_new(json_t *v)
 {
 	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
