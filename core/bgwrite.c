@@ -26,6 +26,7 @@
 enum {
 	ALIGN = 4096,            /* O_DIRECT's alignment, enough for any block size */
 	BUF_BYTES = 16 << 20,    /* each of the two buffers */
+	EARLY_SYNC = 64 << 20,   /* the first bytes flushed to the device as they go */
 };
 
 struct ld_bgwrite {
@@ -100,6 +101,23 @@ static void *writer(void *arg)
 			w->error = e;
 		w->busy = 0;
 		pthread_cond_broadcast(&w->cv);
+		/* The file is made durable (fsync) before it is renamed into
+		 * place, and on a virtual disk that flush costs about as long as
+		 * the device takes to write what is not yet on it: 0.04-0.06 s
+		 * for a 58 MB trace, a sixth of the whole `trace`. So the first
+		 * EARLY_SYNC bytes are flushed here, buffer by buffer, while the
+		 * pass goes on (the buffer is already free for the caller), and
+		 * the last flush has a buffer or two left: a short trace's write
+		 * phase 0.075 -> 0.048 s. Not past that: flushing every buffer
+		 * slowed a 2.8 GB trace by a tenth, for a last flush of 0.2 s. */
+		if (!e && !stop && off + (off_t)len <= EARLY_SYNC) {
+			pthread_mutex_unlock(&w->mu);
+			/* a failure is kept: the kernel reports it only once */
+			int se = fdatasync(w->fd) != 0 && errno != EINVAL && errno != EROFS ? errno : 0;
+			pthread_mutex_lock(&w->mu);
+			if (se && !w->error)
+				w->error = se;
+		}
 	}
 	pthread_mutex_unlock(&w->mu);
 	return NULL;
