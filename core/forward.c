@@ -321,7 +321,7 @@ static void run_free(struct run *r)
 	for (size_t i = 0; i < N_RUN_BUFS; i++) {
 		if (!r->bufs[i].p)
 			continue; /* run_alloc never got this far */
-		ld_pool_give(*r->bufs[i].p, r->bufs[i].n * sizeof(float), 1);
+		ld_pool_give(*r->bufs[i].p, r->bufs[i].n * sizeof(float));
 		*r->bufs[i].p = NULL;
 	}
 	free(r->lens_ids);

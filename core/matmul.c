@@ -61,8 +61,8 @@
  *            bound): each thread runs one equal run of chunks, so each
  *            core streams its own contiguous part of W.
  *   scratch  x packed, the accumulators between column blocks and decoded
- *            rows share one buffer, kept by the calling thread for the
- *            next call (see scratch_take).
+ *            rows share one buffer, from the pool that keeps it for the
+ *            next call (util.h's ld_pool_take).
  *   bf16     a 32-byte load holds 16 bf16 values; as 8 u32 lanes, lane i is
  *            w[2i] | w[2i+1] << 16, so (lane << 16) is w[2i] as a float
  *            and (lane & 0xffff0000) is w[2i+1]. One integer op widens 8
@@ -109,6 +109,7 @@
  */
 #include "matmul.h"
 #include "quant.h"
+#include "util.h"
 
 #include <assert.h>
 #include <stdatomic.h>
@@ -503,43 +504,7 @@ static void chunk_run(const struct isa *isa, float *out, const float *x, const f
 	}
 }
 
-/* Scratch memory for a call (x packed, accumulators, decoded rows).
- * Allocated anew for every call, it halved the speed of a loop of
- * 1024 x 2048 bf16 products at 17 tokens (148 -> 273 GFLOP/s on 2 Zen 5
- * cores): past glibc's mmap threshold the buffer was mapped, faulted in
- * and unmapped each time, or the heap grown and trimmed, while the other
- * thread waited. (In a forward pass other allocations usually keep the
- * heap from shrinking, and the difference is small.) So each calling
- * thread keeps its buffer for the next call, up to SCRATCH_KEEP bytes; a
- * larger one (long prompts, whose work dwarfs the cost) is freed after
- * its call. The pass calls ld_matmul from one thread; a thread that ends
- * leaves its kept buffer behind. */
-enum { SCRATCH_KEEP = 32 << 20 };
-static _Thread_local unsigned char *scratch_kept;
-static _Thread_local size_t scratch_kept_bytes;
-
 static size_t line_up(size_t n) { return (n + 63) & ~(size_t)63; }
-
-static void *scratch_take(size_t bytes)
-{
-	if (bytes <= scratch_kept_bytes)
-		return scratch_kept;
-	free(scratch_kept);
-	scratch_kept = NULL;
-	scratch_kept_bytes = 0;
-	unsigned char *p = aligned_alloc(64, bytes ? bytes : 64);
-	if (p && bytes <= SCRATCH_KEEP) {
-		scratch_kept = p;
-		scratch_kept_bytes = bytes;
-	}
-	return p;
-}
-
-static void scratch_give(void *p)
-{
-	if (p != scratch_kept)
-		free(p);
-}
 
 /* Returns 0 if a scratch buffer cannot be allocated. */
 static int matmul_blocked(const struct isa *isa, float *out, const float *x,
@@ -589,7 +554,13 @@ static int matmul_blocked(const struct isa *isa, float *out, const float *x,
 	const size_t xp_bytes = line_up(T * colsg * sizeof(float));
 	const size_t part_bytes = colsg > kc ? line_up(nth * part_floats * sizeof(float)) : 0;
 	const size_t dq_bytes = quant ? line_up(nth * dq_floats * sizeof(float)) : 0;
-	unsigned char *scratch = scratch_take(xp_bytes + part_bytes + dq_bytes);
+	/* From the pool (util.h), which keeps it for the next call of this
+	 * size: allocated anew for every call, it halved the speed of a loop of
+	 * 1024 x 2048 bf16 products at 17 tokens (148 -> 273 GFLOP/s on 2 Zen
+	 * 5 cores), glibc mapping and unmapping it (or growing and trimming
+	 * the heap) each time while the other thread waited. */
+	const size_t scratch_bytes = xp_bytes + part_bytes + dq_bytes;
+	unsigned char *scratch = ld_pool_take(scratch_bytes, 0);
 	if (!scratch)
 		return 0;
 	float *xp = colsg ? (float *)scratch : NULL;
@@ -624,7 +595,7 @@ static int matmul_blocked(const struct isa *isa, float *out, const float *x,
 			c = after;
 		}
 	}
-	scratch_give(scratch);
+	ld_pool_give(scratch, scratch_bytes);
 	return 1;
 }
 

@@ -187,14 +187,14 @@ static void *point_alloc(struct ld_trace *tr, size_t n)
 static void point_free(void *p, size_t n)
 {
 	if (n >= BIG_POINT)
-		ld_pool_give(p, n, 0);
+		ld_pool_give(p, n);
 }
 
 static void free_arenas(struct ld_trace *tr)
 {
 	for (struct arena *a = tr->arena, *prev; a; a = prev) {
 		prev = a->prev;
-		ld_pool_give(a, ARENA_BYTES, 0);
+		ld_pool_give(a, ARENA_BYTES);
 	}
 	tr->arena = NULL;
 }

@@ -125,9 +125,10 @@ void ld_unmap_file(void *map, size_t len)
  * and, on a virtual machine, the hypervisor its own tables: recording all
  * 2.8 GB of a 512-token pass of the 1B shape cost +75% on top of the pass
  * in fresh memory each pass, and the pass's own 0.7 GB of buffers 170k
- * page faults. Under AddressSanitizer there is no pool, and the takes
- * that must be zero are calloc'd, so that overruns of the forward pass's
- * buffers are caught and a point used after its trace was freed faults. */
+ * page faults. Under AddressSanitizer there is no pool: every take is a
+ * heap allocation and every give frees it, so that ASan checks the
+ * forward pass's buffers, the trace's points and the matmul's scratch
+ * like any other, and sees a point used after its trace was freed. */
 #if defined(__SANITIZE_ADDRESS__)
 #define LD_ASAN 1
 #elif defined(__has_feature)
@@ -135,14 +136,10 @@ void ld_unmap_file(void *map, size_t len)
 #define LD_ASAN 1
 #endif
 #endif
-#ifdef LD_ASAN
-#define POOL_SLOTS 0
-#else
-#define POOL_SLOTS 1024
-#endif
+enum { POOL_SLOTS = 1024 };
 static struct {
-	void *p[POOL_SLOTS + 1];
-	size_t n[POOL_SLOTS + 1];
+	void *p[POOL_SLOTS];
+	size_t n[POOL_SLOTS];
 	size_t count, bytes;
 } pool;
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -163,12 +160,24 @@ size_t ld_pool_bytes(void)
 	return n;
 }
 
+#ifdef LD_ASAN
 void *ld_pool_take(size_t n, int zero)
 {
-#ifdef LD_ASAN
-	if (zero)
-		return calloc(n ? n : 1, 1);
-#endif
+	size_t lines = (n + 63) & ~(size_t)63; /* aligned_alloc wants a multiple */
+	void *p = lines >= n ? aligned_alloc(64, lines ? lines : 64) : NULL;
+	if (p && zero)
+		memset(p, 0, n);
+	return p;
+}
+
+void ld_pool_give(void *p, size_t n)
+{
+	(void)n;
+	free(p);
+}
+#else
+void *ld_pool_take(size_t n, int zero)
+{
 	void *p = NULL;
 	pthread_mutex_lock(&pool_lock);
 	for (size_t i = 0; i < pool.count; i++)
@@ -186,18 +195,10 @@ void *ld_pool_take(size_t n, int zero)
 	return p ? p : ld_map_anon(n ? n : 1);
 }
 
-void ld_pool_give(void *p, size_t n, int zero)
+void ld_pool_give(void *p, size_t n)
 {
 	if (!p)
 		return;
-#ifdef LD_ASAN
-	if (zero) {
-		free(p);
-		return;
-	}
-#else
-	(void)zero;
-#endif
 	static size_t max;
 	pthread_mutex_lock(&pool_lock);
 	if (!max)
@@ -212,6 +213,7 @@ void ld_pool_give(void *p, size_t n, int zero)
 	if (!kept)
 		ld_unmap_anon(p, n ? n : 1);
 }
+#endif
 
 char *ld_path_join(const char *dir, const char *name)
 {

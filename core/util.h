@@ -26,10 +26,11 @@ void ld_unmap_anon(void *p, size_t n);
  * of the same (page-rounded) size: a second pass or trace then reuses the
  * first one's pages instead of the kernel zeroing new ones (see util.c).
  * zero: the memory must read as zeros (a kept mapping is cleared; a fresh
- * one is zero anyway). ld_pool_give(p, n, zero) takes back what
- * ld_pool_take(n, zero) returned (p may be NULL). */
+ * one is zero anyway). The memory is page-aligned (64-byte aligned under
+ * AddressSanitizer, where it is the heap's). ld_pool_give(p, n) takes
+ * back what ld_pool_take(n, .) returned (p may be NULL). */
 void *ld_pool_take(size_t n, int zero);
-void ld_pool_give(void *p, size_t n, int zero);
+void ld_pool_give(void *p, size_t n);
 /* The bytes the pool keeps now: memory this process can take again,
  * which the system counts as used (ld_memory_available adds it). */
 size_t ld_pool_bytes(void);

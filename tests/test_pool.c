@@ -31,7 +31,7 @@ static void test_take_give(void **state)
 	assert_non_null(a);
 	memset(a, 0xab, n);
 	const size_t kept = ld_pool_bytes(), rounded = (n + 4095) / 4096 * 4096;
-	ld_pool_give(a, n, 0);
+	ld_pool_give(a, n);
 	/* what the pool keeps counts as available memory (trace_size.h) */
 	assert_int_equal(ld_pool_bytes(), kept + (POOLED ? rounded : 0));
 	unsigned char *b = ld_pool_take(n, 1);
@@ -43,7 +43,7 @@ static void test_take_give(void **state)
 		if (b[i])
 			fail_msg("byte %zu of a zeroed take is %d", i, b[i]);
 	memset(b, 0xcd, n);
-	ld_pool_give(b, n, 1);
+	ld_pool_give(b, n);
 	/* another size gets other memory, and a take without zeros is still
 	 * whole and writable */
 	unsigned char *c = ld_pool_take(5 << 20, 0);
@@ -52,9 +52,9 @@ static void test_take_give(void **state)
 	unsigned char *d = ld_pool_take(n, 0);
 	assert_non_null(d);
 	assert_true(d + n <= c || c + (5 << 20) <= d); /* not overlapping */
-	ld_pool_give(c, 5 << 20, 0);
-	ld_pool_give(d, n, 0);
-	ld_pool_give(NULL, n, 0);
+	ld_pool_give(c, 5 << 20);
+	ld_pool_give(d, n);
+	ld_pool_give(NULL, n);
 }
 
 /* Every point of a pass of tokens[0..T) on m. */
