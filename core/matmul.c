@@ -51,8 +51,9 @@
  *            columns and x (975 KB there, more than L2) is read from L3
  *            once per 64 rows, not once per 4. The first turn brings the
  *            weights from memory: each tile prefetches the next tile's
- *            weights into L2 at the pace it reads its own. Later turns
- *            leave L1 to the hardware prefetcher: x has to stay there.
+ *            weights (into L1: WEIGHT_PREFETCH) at the pace it reads its
+ *            own. Later turns leave L1 to the hardware prefetcher: x
+ *            has to stay there.
  *   threads  T > 2: the threads take chunks one at a time from a shared
  *            counter, so a core slowed by a neighbour on a shared VM does
  *            not leave the other idle at the end (~3% at T = 17); each
@@ -130,9 +131,7 @@
  * at 43-45 GB/s instead of 33-35 (the T = 1 products 71 -> 56 ms), and a
  * 17-token pass with everything recorded runs 0.18-0.19 s instead of
  * 0.19-0.20. */
-#ifndef WEIGHT_PREFETCH
 #define WEIGHT_PREFETCH _MM_HINT_T0
-#endif
 #endif
 
 
@@ -474,8 +473,10 @@ static void chunk_run(const struct isa *isa, float *out, const float *x, const f
 				 * first turn left them, and the hardware's prefetcher
 				 * brings them into L1; a prefetch there would only push x
 				 * out of L1, so they "prefetch" the rows they are reading
-				 * (a no-op). (Prefetching a whole column block ahead,
-				 * spread over all turns, measured slower.) */
+				 * (a no-op). (Measured slower: prefetching a whole column
+				 * block ahead spread over all turns, into L2 or L1; two
+				 * to four row groups ahead instead of one; all of a row
+				 * group's token blocks before the next group.) */
 				if (quant) /* decode_chunk brought them; the tile reads dq */
 					for (int i = 0; i < rr; i++)
 						a.pf[i] = (uintptr_t)a.w[i];
@@ -688,7 +689,7 @@ AVX2_INLINE void tile_step(enum ld_dtype dt, int R, int TB, __m256 acc[4][TB_LIM
 {
 	__m256 wv[4];
 	/* The next tile's weights, at the pace this one reads its own: they
-	 * arrive from memory into L2 while this tile computes. */
+	 * arrive from memory while this tile computes. */
 #pragma GCC unroll 4
 	for (int r = 0; r < R; r++)
 		_mm_prefetch((const char *)pf[r], WEIGHT_PREFETCH);
