@@ -113,6 +113,7 @@
 #include "util.h"
 
 #include <assert.h>
+#include <math.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -123,6 +124,8 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <cpuid.h>
 #include <immintrin.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #define LD_HAVE_X86_PATHS 1
 /* How a tile prefetches the next tile's weights: into L1 (T0). On Zen 4
  * and later, T1 fills L2 only, and the tile that reads those lines next
@@ -189,7 +192,9 @@ static ld_dequant_fn *kernel_dequant(enum ld_kernel k)
 {
 	if (k == LD_KERNEL_AUTO)
 		k = ld_matmul_kernel();
-	return k == LD_KERNEL_AVX512 || k == LD_KERNEL_AVX512_BF16 ? ld_dequant_avx512
+	return k == LD_KERNEL_AVX512 || k == LD_KERNEL_AVX512_BF16 || k == LD_KERNEL_AMX ||
+	               k == LD_KERNEL_AMX_BF16
+	           ? ld_dequant_avx512
 	       : k == LD_KERNEL_AVX2                               ? ld_dequant_avx2
 	                                                           : ld_dequant;
 }
@@ -1157,6 +1162,379 @@ static const struct isa isa_avx512_bf16 = {
 	.dequant = ld_dequant_avx512, .q8_0_in_tile = 1, .round_bf16 = zb_round_bf16,
 };
 
+/* ---- AMX tiles ----------------------------------------------------------
+ *
+ * Intel's AMX (Sapphire Rapids and later) has eight tile registers of up
+ * to 16 rows x 64 bytes and one instruction, tdpbf16ps, that multiplies a
+ * 16 x 32 tile of bf16 values A by a 32 x 16 tile B into a 16 x 16 tile C
+ * of f32 sums:
+ *     C[m][n] += sum over k of A[m][k] * B[k][n]      (k = 0..31)
+ * 8192 multiply-adds in one instruction, which issues every ~13 cycles
+ * whatever the tiles' shape: ~16 times an AVX-512 core's f32 FMAs.
+ *
+ * Here A is 16 stored rows of W, 32 columns of each, loaded straight from
+ * the mapped file (tileloadd takes a row stride), and B is 16 tokens of x
+ * for the same 32 columns, packed once per call the way tdpbf16ps wants
+ * it: row i of the B tile is column pair (2i, 2i+1) of tokens 0..15, two
+ * bf16 each (64 bytes). So C[m][n] is out[token n][row m], stored back
+ * after the last column.
+ *
+ * Exact (the "amx" kernel, AUTO on a CPU that has it). The weights are
+ * bf16 already; x is f32. Each x value is split into three bf16 parts,
+ *     hi  = x with its low 16 bits cleared        (8 significant bits)
+ *     mid = (x - hi) with its low 16 bits cleared  (the next 8)
+ *     lo  = x - hi - mid                           (the last 8, exactly)
+ * so hi + mid + lo == x, every subtraction is exact, and every product of
+ * two bf16 values is exact in f32: W x is summed in f32 from exact
+ * products, as the FMA kernels do, in another order (three tdpbf16ps per
+ * step, one per part, into the same sums). Not quite bit for bit the same
+ * as the others: the CPU flushes subnormals here (bf16 inputs below
+ * 1.2e-38 count as 0, and so do sums that small), which changes a product
+ * by less than 1.2e-38 times the other factor. NaN and Inf parts: a
+ * non-finite x is its own hi, with mid = lo = 0. An Inf weight times a
+ * zero part would make a NaN where IEEE arithmetic makes an Inf, so a NaN
+ * in an output is recomputed in plain f32 (same result if IEEE says NaN).
+ *
+ * Rounded (the "amxbf16" kernel, --bf16-dot on a CPU that has it): x is
+ * rounded to bf16, nearest even, one part; the bf16-dot kernel's
+ * arithmetic at AMX speed.
+ *
+ * Registers: C tiles 0-3 hold 2 row groups x 2 token groups (32 rows x 32
+ * tokens), A tiles 4-5 the two row groups' weights, B tiles 6-7 the two
+ * token groups' x (one part at a time). A step of 32 columns is 2 A loads,
+ * 2 B loads per part and 4 tdpbf16ps per part. When T fits one token group
+ * the second C column is skipped, and the rows left over (rows % 16) get a
+ * second tile configuration with fewer rows; columns past the last
+ * multiple of 32 are added one by one at the end, as chunk_run does.
+ *
+ * Blocking: a thread takes chunks of rows from a shared counter. For each
+ * column block (AMX_KC columns: the packed x of 32 tokens for that block,
+ * 48 KB with three parts, stays in L1/L2 while the chunk's row groups go
+ * by), each token group pair walks all row pairs of the chunk; the chunk's
+ * weights for the block stay in L2 for the next token pair. With one
+ * token pair (T <= 32) a chunk is one row pair and a column block the
+ * whole row, up to AMX_KC_FEW columns: the weights stream once, from
+ * memory, and the sums stay in the tiles; with more column blocks they wait
+ * in a per-thread buffer between blocks.
+ *
+ * Linux hands out the tile registers only to a process that asks
+ * (arch_prctl ARCH_REQ_XCOMP_PERM); have_amx asks once. */
+
+#define AMX __attribute__((target("avx512f,avx512bw,avx512bf16,amx-tile,amx-bf16")))
+
+enum {
+	AMX_TILE_BYTES = 1024,   /* one tile: 16 rows x 64 bytes */
+	AMX_KC = 256,            /* columns per block when T > 32 */
+	AMX_KC_FEW = 4096,       /* ... when T <= 32: 128 steps x 6 KB of x, 768 KB, in L2 */
+	AMX_CHUNK_MAX = 1024,    /* rows per chunk at most (T > 32): 512 KB of weights
+	                            per column block, in L2 */
+	AMX_MIN_T = 2,           /* fewer tokens: the AVX-512 tiles (memory bound) */
+};
+
+/* The tile configuration tileloadconfig takes (palette 1). */
+struct amx_config {
+	uint8_t palette, start_row, reserved[14];
+	uint16_t colsb[16];
+	uint8_t rows[16];
+};
+
+/* All eight tiles 64 bytes wide; A and C tiles (0-5) `rows` rows, B tiles
+ * (6-7) 16 rows of column pairs. */
+AMX static void amx_configure(int rows)
+{
+	struct amx_config c;
+	memset(&c, 0, sizeof c);
+	c.palette = 1;
+	for (int i = 0; i < 8; i++) {
+		c.colsb[i] = 64;
+		c.rows[i] = (uint8_t)(i < 6 ? rows : 16);
+	}
+	_tile_loadconfig(&c);
+}
+
+/* 16 values of x as bf16 parts (in the low 16 bits of each lane): with
+ * parts = 3 the exact split, with 1 x rounded to nearest even. */
+AMX static inline __attribute__((always_inline)) void amx_split16(__m512i part[3], __m512 x, int parts)
+{
+	if (parts == 1) { /* vcvtneps2bf16: nearest even; NaN stays a NaN */
+		part[0] = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(x));
+		return;
+	}
+	const __m512i u = _mm512_castps_si512(x);
+	const __m512i high = _mm512_set1_epi32((int)0xffff0000u), expo = _mm512_set1_epi32(0x7f800000);
+	const __mmask16 finite = _mm512_cmpneq_epi32_mask(_mm512_and_si512(u, expo), expo);
+	const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), expo);
+	const __m512i hi = _mm512_and_si512(u, high);
+	const __m512 r1 = _mm512_sub_ps(x, _mm512_castsi512_ps(hi)); /* exact */
+	const __m512i mid = _mm512_and_si512(_mm512_castps_si512(r1), high);
+	const __m512 r2 = _mm512_sub_ps(r1, _mm512_castsi512_ps(mid)); /* exact, 8 bits */
+	/* a NaN is made quiet, so that a payload in its low bits alone does
+	 * not leave an Inf behind */
+	part[0] = _mm512_mask_or_epi32(_mm512_srli_epi32(hi, 16), nan, _mm512_srli_epi32(hi, 16),
+	                               _mm512_set1_epi32(0x40));
+	part[1] = _mm512_maskz_srli_epi32(finite, mid, 16);
+	part[2] = _mm512_maskz_srli_epi32(finite, _mm512_castps_si512(r2), 16);
+}
+
+/* Pack x for the B tiles: for each group of 32 columns g and token group j
+ * (16 tokens, zeros past T), `parts` tiles, tile p of (g, j) at
+ * xs + ((g * nt + j) * parts + p) * 512: row i holds columns 2i and 2i+1
+ * of tokens 0..15 (a token's 16 column pairs are scattered down a column
+ * of the tile). Every thread of the region packs a share. */
+AMX static void amx_pack_x(uint16_t *xs, const float *x, size_t T, size_t cols, size_t ng,
+                           size_t nt, int parts)
+{
+	const __m512i down = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
+	                                                          12, 13, 14, 15),
+	                                        _mm512_set1_epi32(16)); /* row i: dword 16 i */
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+	for (size_t g = 0; g < ng; g++)
+		for (size_t j = 0; j < nt; j++) {
+			uint16_t *tiles = xs + (g * nt + j) * (size_t)parts * 512;
+			for (size_t n = 0; n < 16; n++) {
+				const size_t t = j * 16 + n;
+				__m512i a[3], b[3];
+				if (t < T) {
+					amx_split16(a, _mm512_loadu_ps(x + t * cols + g * 32), parts);
+					amx_split16(b, _mm512_loadu_ps(x + t * cols + g * 32 + 16), parts);
+				} else {
+					a[0] = a[1] = a[2] = b[0] = b[1] = b[2] = _mm512_setzero_si512();
+				}
+				for (int p = 0; p < parts; p++) {
+					/* 32 bf16 in column order = 16 column pairs, as dwords */
+					__m512i pairs = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi32_epi16(a[p])),
+					                                   _mm512_cvtepi32_epi16(b[p]), 1);
+					_mm512_i32scatter_epi32((int *)(tiles + (size_t)p * 512) + n, down, pairs, 4);
+				}
+			}
+		}
+}
+
+/* steps x 32 columns into the C tiles: w is the first row group's
+ * weights at the first column (the second group 16 rows on), xb the first
+ * token group's first part tile, xg the bytes from one group of 32 columns
+ * to the next in the packed x. R2 / T2: the second row / token group. */
+AMX static inline __attribute__((always_inline)) void amx_steps(const unsigned char *w, size_t stride,
+                                                                const unsigned char *xb, size_t xg,
+                                                                size_t steps, int R2, int T2, int P)
+{
+	const unsigned char *w1 = w + 16 * stride;
+	for (size_t s = 0; s < steps; s++, w += 64, w1 += 64, xb += xg) {
+		_tile_loadd(4, w, (long)stride);
+		if (R2)
+			_tile_loadd(5, w1, (long)stride);
+		for (int p = 0; p < P; p++) {
+			_tile_loadd(6, xb + (size_t)p * AMX_TILE_BYTES, 64);
+			if (T2)
+				_tile_loadd(7, xb + (size_t)(P + p) * AMX_TILE_BYTES, 64);
+			_tile_dpbf16ps(0, 4, 6);
+			if (T2)
+				_tile_dpbf16ps(1, 4, 7);
+			if (R2)
+				_tile_dpbf16ps(2, 5, 6);
+			if (R2 && T2)
+				_tile_dpbf16ps(3, 5, 7);
+		}
+	}
+}
+
+#define AMX_STEPS_CASE(R2, T2, P)                                                         \
+	case (R2) * 4 + (T2) * 2 + ((P) == 3):                                                 \
+		amx_steps(w, stride, xb, xg, steps, R2, T2, P);                                    \
+		break;
+
+AMX static void amx_steps_any(const unsigned char *w, size_t stride, const unsigned char *xb,
+                              size_t xg, size_t steps, int R2, int T2, int P)
+{
+	switch (R2 * 4 + T2 * 2 + (P == 3)) {
+	AMX_STEPS_CASE(0, 0, 1) AMX_STEPS_CASE(0, 0, 3) AMX_STEPS_CASE(0, 1, 1) AMX_STEPS_CASE(0, 1, 3)
+	AMX_STEPS_CASE(1, 0, 1) AMX_STEPS_CASE(1, 0, 3) AMX_STEPS_CASE(1, 1, 1) AMX_STEPS_CASE(1, 1, 3)
+	}
+}
+
+/* The C tiles of a row group pair and token group pair: zeroed, or loaded
+ * from (and stored to) the 4 KB at c (tile 2 R + T at c + (2 R + T) KB). */
+AMX static void amx_c_zero(void)
+{
+	_tile_zero(0);
+	_tile_zero(1);
+	_tile_zero(2);
+	_tile_zero(3);
+}
+
+AMX static void amx_c_load(const unsigned char *c)
+{
+	_tile_loadd(0, c, 64);
+	_tile_loadd(1, c + AMX_TILE_BYTES, 64);
+	_tile_loadd(2, c + 2 * AMX_TILE_BYTES, 64);
+	_tile_loadd(3, c + 3 * AMX_TILE_BYTES, 64);
+}
+
+AMX static void amx_c_store(unsigned char *c)
+{
+	_tile_stored(0, c, 64);
+	_tile_stored(1, c + AMX_TILE_BYTES, 64);
+	_tile_stored(2, c + 2 * AMX_TILE_BYTES, 64);
+	_tile_stored(3, c + 3 * AMX_TILE_BYTES, 64);
+}
+
+AMX static void amx_release(void) { _tile_release(); }
+
+/* x's column c as the kernel multiplies it (rounded to bf16 or not). */
+static float amx_x(const float *x, size_t c, int parts)
+{
+	return parts == 1 ? ld_bf16_to_f32(ld_f32_to_bf16(x[c])) : x[c];
+}
+
+/* Stored row s's product with token t's x, one column at a time from
+ * column c0, in f32: the columns past the last multiple of 32, and the
+ * whole row when the tiles' sum came out NaN (see above). */
+static float amx_row_dot(const struct ld_weight *w, size_t s, const float *xt, size_t c0, int parts)
+{
+	const unsigned char *row = (const unsigned char *)w->data + s * w->cols * 2;
+	float sum = 0.0f;
+	for (size_t c = c0; c < w->cols; c++) {
+		uint16_t h;
+		memcpy(&h, row + 2 * c, 2);
+		sum += ld_bf16_to_f32(h) * amx_x(xt, c, parts);
+	}
+	return sum;
+}
+
+/* The sums of 16 stored rows from s0 (nr of them) and 16 tokens from t0
+ * (nt of them) in c (16 x 16 f32, row m token n at c[16 m + n]) to out,
+ * at each row's logical place, with the tail columns added. */
+static void amx_put(float *out, const float *c, const struct ld_weight *w, const uint32_t *logical,
+                    const float *x, size_t T, size_t s0, size_t nr, size_t t0, size_t colsg, int parts)
+{
+	const size_t rows = w->rows, cols = w->cols;
+	for (size_t m = 0; m < nr; m++) {
+		const size_t s = s0 + m, r = logical ? logical[s] : s;
+		for (size_t n = 0; n < 16 && t0 + n < T; n++) {
+			const float *xt = x + (t0 + n) * cols;
+			float v = c[16 * m + n];
+			if (colsg < cols)
+				v += amx_row_dot(w, s, xt, colsg, parts);
+			if (isnan(v))
+				v = amx_row_dot(w, s, xt, 0, parts);
+			out[(t0 + n) * rows + r] = v;
+		}
+	}
+}
+
+/* out = x W^T for BF16 weights on AMX, x split into `parts` (3: exact; 1:
+ * rounded to bf16). Returns 0 if the scratch cannot be allocated. */
+AMX static int matmul_amx(float *out, const float *x, const struct ld_weight *w, size_t T, int parts)
+{
+	const size_t rows = w->rows, cols = w->cols, colsg = cols & ~(size_t)31, ng = colsg / 32;
+	const size_t nt = (T + 15) / 16, ngroups = (rows + 15) / 16, stride = cols * 2;
+	const size_t tile_set = (size_t)parts * AMX_TILE_BYTES; /* one (g, j)'s parts */
+	/* Column blocks and chunks (see above); a chunk is whole row groups. */
+	const int few = nt <= 2;
+	size_t kc = few ? AMX_KC_FEW : AMX_KC;
+	if (kc > colsg)
+		kc = colsg;
+	const size_t nth = (size_t)max_threads();
+	size_t chunk_groups = 2;
+	if (!few) {
+		size_t want = rows / (2 * nth) / 32 * 2; /* two chunks a thread at least */
+		chunk_groups = want < 2 ? 2 : want > AMX_CHUNK_MAX / 16 ? AMX_CHUNK_MAX / 16 : want;
+	}
+	const size_t nchunks = (ngroups + chunk_groups - 1) / chunk_groups;
+	const int blocks = kc < colsg;
+
+	if (nt > SIZE_MAX / AMX_TILE_BYTES / 4 / (ng + 1) || chunk_groups * nt > SIZE_MAX / 8192 / nth)
+		return 0;
+	const size_t xs_bytes = line_up(ng * nt * tile_set);
+	/* a thread's C tiles between column blocks: 4 for each row group (the
+	 * first of a pair, or one alone) and token group pair */
+	const size_t pairs = (nt + 1) / 2, part_per = chunk_groups * pairs * 4 * AMX_TILE_BYTES;
+	const size_t part_bytes = blocks ? line_up(nth * part_per) : 0;
+	const size_t map_bytes = w->row_map ? line_up(rows * sizeof(uint32_t)) : 0;
+	const size_t scratch_bytes = xs_bytes + part_bytes + map_bytes + 64;
+	unsigned char *scratch = ld_pool_take(scratch_bytes, 0);
+	if (!scratch)
+		return 0;
+	uint16_t *xs = (uint16_t *)scratch;
+	unsigned char *part = scratch + xs_bytes;
+	uint32_t *logical = map_bytes ? (uint32_t *)(scratch + xs_bytes + part_bytes) : NULL;
+	if (logical) { /* stored row s is logical row logical[s]; a map that is
+	                  not a permutation goes to the other tiles */
+		memset(logical, 0xff, rows * sizeof *logical);
+		for (size_t r = 0; r < rows; r++) {
+			if (w->row_map[r] >= rows || logical[w->row_map[r]] != UINT32_MAX) {
+				ld_pool_give(scratch, scratch_bytes);
+				return 0;
+			}
+			logical[w->row_map[r]] = (uint32_t)r;
+		}
+	}
+
+	atomic_size_t grab = 0;
+#ifdef _OPENMP
+#pragma omp parallel
+#endif
+	{
+		if (ng)
+			amx_pack_x(xs, x, T, cols, ng, nt, parts);
+		unsigned char *mine = part + thread_num() * part_per;
+		float cbuf[4][256];
+		int configured = 0; /* rows per tile now (0: not yet) */
+		const size_t th = thread_num(), nteam = (size_t)team_size(), per_run = (nchunks + nteam - 1) / nteam;
+		const size_t run_end = few ? ((th + 1) * per_run < nchunks ? (th + 1) * per_run : nchunks) : nchunks;
+		size_t ch = few ? th * per_run : atomic_fetch_add_explicit(&grab, 1, memory_order_relaxed);
+		for (; ch < run_end; ch = few ? ch + 1 : atomic_fetch_add_explicit(&grab, 1, memory_order_relaxed)) {
+			const size_t g0 = ch * chunk_groups;
+			const size_t g1 = g0 + chunk_groups < ngroups ? g0 + chunk_groups : ngroups;
+			for (size_t k0 = 0; k0 < colsg || (k0 == 0 && colsg == 0); k0 += kc) {
+				const size_t k1 = colsg - k0 < kc ? colsg : k0 + kc;
+				const int first = k0 == 0, last = k1 == colsg;
+				for (size_t j = 0; j < nt; j += 2) {
+					const int T2 = j + 1 < nt;
+					for (size_t g = g0; g < g1;) {
+						/* a pair of full row groups, or one group (the last
+						 * may have fewer than 16 rows) */
+						const size_t nr0 = rows - g * 16 < 16 ? rows - g * 16 : 16;
+						const int R2 = g + 1 < g1 && rows - (g + 1) * 16 >= 16 && nr0 == 16;
+						if (configured != (int)nr0) {
+							amx_configure((int)nr0);
+							configured = (int)nr0;
+						}
+						unsigned char *c = mine + ((g - g0) * pairs + j / 2) * 4 * AMX_TILE_BYTES;
+						if (first)
+							amx_c_zero();
+						else
+							amx_c_load(c);
+						if (k1 > k0)
+							amx_steps_any((const unsigned char *)w->data + g * 16 * stride + k0 * 2, stride,
+							              (const unsigned char *)xs + (k0 / 32 * nt + j) * tile_set,
+							              nt * tile_set, (k1 - k0) / 32, R2, T2, parts);
+						if (last) {
+							amx_c_store((unsigned char *)cbuf);
+							for (int rg = 0; rg <= R2; rg++)
+								for (int tg = 0; tg <= T2; tg++)
+									amx_put(out, cbuf[2 * rg + tg], w, logical, x, T,
+									        (g + (size_t)rg) * 16, rg ? 16 : nr0,
+									        (j + (size_t)tg) * 16, colsg, parts);
+						} else {
+							amx_c_store(c);
+						}
+						g += R2 ? 2 : 1;
+					}
+				}
+				if (k1 == colsg)
+					break;
+			}
+		}
+		if (configured)
+			amx_release();
+	}
+	ld_pool_give(scratch, scratch_bytes);
+	return 1;
+}
+
 /* Asked of the CPU on every call: cheap, and no global state. AVX2, FMA
  * and AVX-512F through the compiler (which also checks that the OS saves
  * the ymm / zmm registers); F16C through cpuid, as not every compiler's
@@ -1170,10 +1548,33 @@ static int have_avx2(void)
 
 static int have_avx512(void) { return __builtin_cpu_supports("avx512f"); }
 static int have_avx512_bf16(void) { return have_avx512() && __builtin_cpu_supports("avx512bf16"); }
+
+/* AMX-BF16: the CPU has it (cpuid leaf 7: AMX-TILE, AMX-BF16) and Linux
+ * lets this process use the tiles (arch_prctl; asked once, the answer
+ * kept: granting is for the whole process and cannot be taken back). */
+static int have_amx(void)
+{
+	static atomic_int known; /* 0: not asked yet, 1: yes, 2: no */
+	int k = atomic_load_explicit(&known, memory_order_acquire);
+	if (k)
+		return k == 1;
+	unsigned eax, ebx, ecx, edx;
+	int ok = have_avx512_bf16() && __builtin_cpu_supports("avx512bw") &&
+	         __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (edx & (1u << 24)) && (edx & (1u << 22));
+#if defined(__linux__) && defined(SYS_arch_prctl)
+	enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
+	ok = ok && syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+#else
+	ok = 0;
+#endif
+	atomic_store_explicit(&known, ok ? 1 : 2, memory_order_release);
+	return ok;
+}
 #else
 static int have_avx2(void) { return 0; }
 static int have_avx512(void) { return 0; }
 static int have_avx512_bf16(void) { return 0; }
+static int have_amx(void) { return 0; }
 #endif /* LD_HAVE_X86_PATHS */
 
 /* ---- dispatch ------------------------------------------------------------ */
@@ -1186,6 +1587,8 @@ int ld_kernel_supported(enum ld_kernel k)
 	case LD_KERNEL_AVX2: return have_avx2();
 	case LD_KERNEL_AVX512: return have_avx512();
 	case LD_KERNEL_AVX512_BF16: return have_avx512_bf16();
+	case LD_KERNEL_AMX:
+	case LD_KERNEL_AMX_BF16: return have_amx();
 	}
 	return 0;
 }
@@ -1198,6 +1601,8 @@ const char *ld_kernel_name(enum ld_kernel k)
 	case LD_KERNEL_AVX2: return "avx2";
 	case LD_KERNEL_AVX512: return "avx512";
 	case LD_KERNEL_AVX512_BF16: return "avx512bf16";
+	case LD_KERNEL_AMX: return "amx";
+	case LD_KERNEL_AMX_BF16: return "amxbf16";
 	}
 	return "?";
 }
@@ -1208,12 +1613,13 @@ enum ld_status ld_kernel_from_env(enum ld_kernel *k, struct ld_err *err)
 	*k = LD_KERNEL_AUTO;
 	if (!s || !*s)
 		return LD_OK;
-	for (int i = LD_KERNEL_AUTO; i <= LD_KERNEL_AVX512_BF16; i++)
+	for (int i = LD_KERNEL_AUTO; i <= LD_KERNEL_LAST; i++)
 		if (strcmp(s, ld_kernel_name((enum ld_kernel)i)) == 0) {
 			if (!ld_kernel_supported((enum ld_kernel)i))
 				return ld_fail(err, LD_ERR_USAGE,
 				                  "LLAMADBG_KERNEL=%s: this CPU cannot run it (it can run: %s)", s,
-				                  have_avx512_bf16() ? "avx512bf16, avx512, avx2, scalar"
+				                  have_amx()           ? "amx, amxbf16, avx512bf16, avx512, avx2, scalar"
+				                  : have_avx512_bf16() ? "avx512bf16, avx512, avx2, scalar"
 				                  : have_avx512()    ? "avx512, avx2, scalar"
 				                  : have_avx2()      ? "avx2, scalar"
 				                                     : "scalar");
@@ -1221,13 +1627,14 @@ enum ld_status ld_kernel_from_env(enum ld_kernel *k, struct ld_err *err)
 			return LD_OK;
 		}
 	return ld_fail(err, LD_ERR_USAGE,
-	                  "LLAMADBG_KERNEL=%s: no such kernel (expected avx512bf16, avx512, avx2, scalar or auto)",
+	                  "LLAMADBG_KERNEL=%s: no such kernel (expected amx, amxbf16, avx512bf16, avx512, avx2, scalar or auto)",
 	                  s);
 }
 
 int ld_kernel_rounds_x(const char *name)
 {
-	return name && strcmp(name, ld_kernel_name(LD_KERNEL_AVX512_BF16)) == 0;
+	return name && (strcmp(name, ld_kernel_name(LD_KERNEL_AVX512_BF16)) == 0 ||
+	                strcmp(name, ld_kernel_name(LD_KERNEL_AMX_BF16)) == 0);
 }
 
 enum ld_kernel ld_matmul_kernel(void)
@@ -1236,7 +1643,15 @@ enum ld_kernel ld_matmul_kernel(void)
 	struct ld_err err;
 	if (ld_kernel_from_env(&k, &err) == LD_OK && k != LD_KERNEL_AUTO)
 		return k;
-	return have_avx512() ? LD_KERNEL_AVX512 : have_avx2() ? LD_KERNEL_AVX2 : LD_KERNEL_SCALAR;
+	return have_amx()      ? LD_KERNEL_AMX
+	       : have_avx512() ? LD_KERNEL_AVX512
+	       : have_avx2()   ? LD_KERNEL_AVX2
+	                       : LD_KERNEL_SCALAR;
+}
+
+enum ld_kernel ld_bf16_dot_kernel(void)
+{
+	return have_amx() ? LD_KERNEL_AMX_BF16 : have_avx512_bf16() ? LD_KERNEL_AVX512_BF16 : LD_KERNEL_AUTO;
 }
 
 void ld_matmul_with(float *out, const float *x, const struct ld_weight *w, size_t T,
@@ -1249,7 +1664,17 @@ void ld_matmul_with(float *out, const float *x, const struct ld_weight *w, size_
 	if (k == LD_KERNEL_AUTO)
 		k = ld_matmul_kernel();
 #ifdef LD_HAVE_X86_PATHS
-	/* The scalar path also catches a failed scratch allocation. */
+	/* AMX takes BF16 weights with whole groups of 32 columns and a few
+	 * tokens at least; every other product goes to the AVX-512 tiles of
+	 * the same arithmetic (exact, or x rounded to bf16). The scalar path
+	 * also catches a failed scratch allocation. */
+	if (k == LD_KERNEL_AMX || k == LD_KERNEL_AMX_BF16) {
+		const int rounded = k == LD_KERNEL_AMX_BF16;
+		if (have_amx() && w->dtype == LD_BF16 && w->cols >= 32 && T >= AMX_MIN_T &&
+		    matmul_amx(out, x, w, T, rounded ? 1 : 3))
+			return;
+		k = rounded ? LD_KERNEL_AVX512_BF16 : LD_KERNEL_AVX512;
+	}
 	if (k == LD_KERNEL_AVX512_BF16 && have_avx512_bf16() &&
 	    matmul_blocked(&isa_avx512_bf16, out, x, w, T))
 		return;

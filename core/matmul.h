@@ -42,22 +42,33 @@ enum ld_kernel {
 	                          AUTO: BF16 weights times activations rounded to
 	                          bf16 (vdpbf16ps, f32 sums); every other dtype as
 	                          LD_KERNEL_AVX512 does it. Not exact f32. */
+	LD_KERNEL_AMX,      /* AVX-512 + AMX-BF16 (Intel, Sapphire Rapids on): BF16
+	                       weights times x split exactly into three bf16 parts
+	                       in AMX tiles, f32 sums (subnormals flushed); every
+	                       other product as LD_KERNEL_AVX512 does it */
+	LD_KERNEL_AMX_BF16, /* the same tiles with x rounded to bf16 (one part):
+	                       --bf16-dot where the CPU has AMX. Not exact f32. */
+	LD_KERNEL_LAST = LD_KERNEL_AMX_BF16,
 };
 
 /* The kernel LD_KERNEL_AUTO means (never LD_KERNEL_AUTO): the one
  * LLAMADBG_KERNEL names if this CPU runs it, else the best this CPU runs
  * (avx512, then avx2, then scalar). */
 enum ld_kernel ld_matmul_kernel(void);
+/* The kernel --bf16-dot means on this CPU: amxbf16 where it has AMX, else
+ * avx512bf16; LD_KERNEL_AUTO if it has neither. */
+enum ld_kernel ld_bf16_dot_kernel(void);
 /* 1 if this CPU can run kernel k (AUTO and SCALAR: always). */
 int ld_kernel_supported(enum ld_kernel k);
 /* The kernel the environment forces: LLAMADBG_KERNEL=avx512bf16|avx512|avx2|scalar
  * (unset, empty or "auto": LD_KERNEL_AUTO). An unknown name, or a kernel
  * this CPU cannot run, is an error (LD_ERR_USAGE) naming what it can run. */
 enum ld_status ld_kernel_from_env(enum ld_kernel *k, struct ld_err *err);
-/* "scalar", "avx2", "avx512", "avx512bf16" ("auto" for LD_KERNEL_AUTO). */
+/* "scalar", "avx2", "avx512", "avx512bf16", "amx", "amxbf16" ("auto" for
+ * LD_KERNEL_AUTO). */
 const char *ld_kernel_name(enum ld_kernel k);
 /* 1 if the kernel of this name (a trace's "kernel") rounds activations to
- * bf16: the bf16-dot kernel, avx512bf16. */
+ * bf16: the bf16-dot kernels, avx512bf16 and amxbf16. */
 int ld_kernel_rounds_x(const char *name);
 /* ld_matmul with a chosen kernel; one the CPU lacks falls back to scalar. */
 void ld_matmul_with(float *out, const float *x, const struct ld_weight *w, size_t T,

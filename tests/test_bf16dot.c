@@ -1,8 +1,8 @@
 /* test_bf16dot.c - the --bf16-dot arithmetic, point by point, in a whole pass.
  *
- * The avx512bf16 kernel (LLAMADBG_KERNEL=avx512bf16, `trace --bf16-dot`)
- * rounds each matrix product's input to bf16 before multiplying it by BF16
- * weights. test_matmul checks the kernel alone; here a whole traced pass
+ * The bf16-dot kernels (avx512bf16 and amxbf16: LLAMADBG_KERNEL, `trace
+ * --bf16-dot`) round each matrix product's input to bf16 before
+ * multiplying it by BF16 weights. test_matmul checks the kernel alone; here a whole traced pass
  * of the BF16 test models and of the demo model (prompt and decode steps)
  * is checked at every product point against float64: each recorded output
  * (q, k, v, attn_out, ffn_gate, ffn_up, ffn_out, logits) must equal the
@@ -10,7 +10,7 @@
  * to bf16, within 1e-5 of the sum of the terms' magnitudes (f32 summing;
  * the rounding of x moves a product by ~4e-3 of it). And the same
  * outputs must not be the products of the unrounded inputs: the kernel
- * does round. Skipped on a CPU without AVX512-BF16.
+ * does round. Each kernel is skipped on a CPU that cannot run it.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -97,24 +97,38 @@ static void check_pass(const char *what, const struct ld_trace *tr, const struct
 		fail_msg("%s %s: %.3g of the terms' magnitude from float64 with x rounded to bf16", what, out, e);
 }
 
+static void check_kernel(const char *dir, const int32_t *prompt, size_t n, enum ld_kernel k);
+
 static void check_model(const char *dir, const int32_t *prompt, size_t n)
 {
-	if (!ld_kernel_supported(LD_KERNEL_AVX512_BF16)) {
-		print_message("%s: this CPU has no AVX512-BF16; the bf16-dot kernel is not tested\n", dir);
-		skip();
+	static const enum ld_kernel kernels[] = {LD_KERNEL_AVX512_BF16, LD_KERNEL_AMX_BF16};
+	int ran = 0;
+	for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++) {
+		if (!ld_kernel_supported(kernels[i])) {
+			print_message("%s: this CPU cannot run %s; not tested\n", dir, ld_kernel_name(kernels[i]));
+			continue;
+		}
+		check_kernel(dir, prompt, n, kernels[i]);
+		ran++;
 	}
+	if (!ran)
+		skip();
+}
+
+static void check_kernel(const char *dir, const int32_t *prompt, size_t n, enum ld_kernel k)
+{
 	struct ld_err err = {{0}};
 	struct ld_model m;
 	if (ld_model_load(&m, dir, &err) != LD_OK)
 		fail_msg("%s", err.msg);
-	setenv("LLAMADBG_KERNEL", "avx512bf16", 1);
+	setenv("LLAMADBG_KERNEL", ld_kernel_name(k), 1);
 	struct ld_trace tr;
 	ld_trace_init(&tr);
 	struct ld_forward_opts o = {.n_generate = 3};
 	if (ld_forward(&m, prompt, n, &o, &tr, &err) != LD_OK)
 		fail_msg("%s: %s", dir, err.msg);
 	unsetenv("LLAMADBG_KERNEL");
-	assert_string_equal(tr.kernel, "avx512bf16");
+	assert_string_equal(tr.kernel, ld_kernel_name(k));
 
 	double worst_exact_x = 0.0;
 	check_pass(dir, &tr, &m, "", &worst_exact_x);
@@ -125,7 +139,8 @@ static void check_model(const char *dir, const int32_t *prompt, size_t n)
 	}
 	/* Without the rounding the products are far off: the kernel rounds,
 	 * and this test can tell. */
-	print_message("%s: against unrounded x the products are %.3g of the terms off\n", dir, worst_exact_x);
+	print_message("%s, %s: against unrounded x the products are %.3g of the terms off\n", dir,
+	              ld_kernel_name(k), worst_exact_x);
 	assert_true(worst_exact_x > 10 * TERM_TOL);
 	ld_trace_free(&tr);
 	ld_model_free(&m);

@@ -98,18 +98,19 @@ expect_error "--lens=abc" "not a number of guesses" "$bin" trace -m $model -t 25
 expect_error "--lens past the vocabulary" "1 to 256 guesses" "$bin" trace -m $model -t 254 --lens=257 -o "$tmp/x.st"
 expect_error "no lens on a classifier" "no logit lens" "$bin" trace -m data/meta/cls_f32 -t 5,6 --lens -o "$tmp/x.st"
 
-# --bf16-dot: the avx512bf16 kernel, named in the trace; ls and diff say so.
+# --bf16-dot: a kernel that rounds x (amxbf16 where the CPU has AMX, else
+# avx512bf16), named in the trace; ls and diff say so.
 grep -q '^kernel: [a-z0-9]*$' "$tmp/ls" && ok "ls names the kernel" || bad "ls kernel line: $(grep kernel "$tmp/ls")"
 expect_error "--bf16-dot against a forced kernel" "--bf16-dot: LLAMADBG_KERNEL=scalar asks for another kernel" \
 	env LLAMADBG_KERNEL=scalar "$bin" trace -m data/models/bf16_mqa -t 1,2,3 --bf16-dot -o "$tmp/x.st"
 if grep -qw avx512_bf16 /proc/cpuinfo && grep -qw avx512f /proc/cpuinfo; then
 	"$bin" trace -m data/models/bf16_mqa -t 1,2,3,40 -o "$tmp/exact.st" >/dev/null 2>&1
 	"$bin" trace -m data/models/bf16_mqa -t 1,2,3,40 --bf16-dot -o "$tmp/dot.st" >/dev/null 2>&1 \
-		&& "$bin" ls "$tmp/dot.st" | grep -q '^kernel: avx512bf16 (--bf16-dot' \
+		&& "$bin" ls "$tmp/dot.st" | grep -Eq '^kernel: (avx512bf16|amxbf16) \(--bf16-dot' \
 		&& ok "trace --bf16-dot: ls names it" || bad "trace --bf16-dot"
 	"$bin" diff "$tmp/exact.st" "$tmp/dot.st" >"$tmp/dd" 2>"$tmp/de"
 	rc=$?
-	[ $rc -eq 1 ] && grep -q 'by avx512bf16 (avx512bf16 rounds activations' "$tmp/de" \
+	[ $rc -eq 1 ] && grep -Eq 'by (avx512bf16|amxbf16) \((avx512bf16|amxbf16) rounds activations' "$tmp/de" \
 		&& grep -q '^first divergence: layers.0.q$' "$tmp/dd" \
 		&& ok "diff: --bf16-dot first changes layers.0.q" || bad "diff exact vs bf16-dot (rc $rc): $(cat "$tmp/de" "$tmp/dd" | head -5)"
 else

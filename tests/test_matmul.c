@@ -30,8 +30,9 @@
 #define ATOL 1e-5
 #define RTOL 1e-4
 
-static const enum ld_kernel kernels[] = {LD_KERNEL_SCALAR, LD_KERNEL_AVX2, LD_KERNEL_AVX512,
-                                         LD_KERNEL_AVX512_BF16, LD_KERNEL_AUTO};
+static const enum ld_kernel kernels[] = {LD_KERNEL_SCALAR,      LD_KERNEL_AVX2, LD_KERNEL_AVX512,
+                                         LD_KERNEL_AVX512_BF16, LD_KERNEL_AMX,  LD_KERNEL_AMX_BF16,
+                                         LD_KERNEL_AUTO};
 static const enum ld_dtype dtypes[] = {LD_F32, LD_BF16, LD_F16};
 
 /* xorshift64*: reproducible test data. */
@@ -171,7 +172,8 @@ static void run_case(const struct ld_weight *w, const float *x, size_t T, const 
 	for (size_t k = 0; k < sizeof kernels / sizeof kernels[0]; k++) {
 		if (!ld_kernel_supported(kernels[k]))
 			continue;
-		const int rounded = kernels[k] == LD_KERNEL_AVX512_BF16 && w->dtype == LD_BF16;
+		const int rounded = (kernels[k] == LD_KERNEL_AVX512_BF16 || kernels[k] == LD_KERNEL_AMX_BF16) &&
+		                    w->dtype == LD_BF16;
 		char what[200];
 		snprintf(what, sizeof what, "%s %s T=%zu rows=%zu cols=%zu kernel=%s", label,
 		         ld_dtype_name(w->dtype), T, w->rows, w->cols, ld_kernel_name(kernels[k]));
@@ -188,8 +190,11 @@ static void run_case(const struct ld_weight *w, const float *x, size_t T, const 
 static void test_shapes(void **state)
 {
 	(void)state;
+	/* AMX: T = 17 and 33 walk one and two token group pairs, 4096 + 64
+	 * columns two column blocks for T <= 32, 259 rows a last row group of
+	 * 3; 2048 + 3 and 6144 + 48 columns have a tail past whole groups of 32 */
 	static const size_t Ts[] = {1, 2, 3, 17, 33};
-	static const size_t colss[] = {1, 7, 64, 100, 2048 + 3, 6144 + 21, 6144 + 48};
+	static const size_t colss[] = {1, 7, 64, 100, 2048 + 3, 4096 + 64, 6144 + 21, 6144 + 48};
 	static const size_t rowss[] = {1, 5, 64, 259};
 	for (size_t d = 0; d < 3; d++)
 		for (size_t ci = 0; ci < sizeof colss / sizeof *colss; ci++)
@@ -215,6 +220,57 @@ static void test_odd_byte_offset(void **state)
 		weight_init(&tw, dtypes[d], 37, 133, 1);
 		float *x = random_x(17 * 133, 0);
 		run_case(&tw.w, x, 17, "odd byte offset");
+		free(x);
+		free(tw.buf);
+	}
+}
+
+/* Each product exact: with a weight matrix that picks one column per row
+ * (a power of two there, zeros elsewhere), out is x times that power of
+ * two, bit for bit, for every exact kernel (the amx kernel splits x into
+ * three bf16 parts; losing any bit of the last one shows here, far below
+ * the tolerance of run_case); for a bf16-dot kernel it is x rounded to
+ * bf16. x has all 24 bits of its significand in use, from 2^-40 to 2^40. */
+static void test_exact_products(void **state)
+{
+	(void)state;
+	const size_t rows = 80, cols = 96 + 5;
+	static const size_t Ts[] = {3, 17, 40};
+	for (size_t ti = 0; ti < sizeof Ts / sizeof *Ts; ti++) {
+		const size_t T = Ts[ti];
+		struct test_weight tw;
+		weight_init(&tw, LD_BF16, rows, cols, 0);
+		for (size_t i = 0; i < rows * cols; i++)
+			put(&tw.w, i, 0.0f);
+		for (size_t r = 0; r < rows; r++)
+			put(&tw.w, r * cols + (r * 37) % cols, ldexpf(1.0f, (int)(r % 5) - 2));
+		float *x = malloc(T * cols * sizeof *x);
+		float *out = malloc(T * rows * sizeof *out);
+		assert_non_null(x);
+		assert_non_null(out);
+		for (size_t i = 0; i < T * cols; i++) /* 1.f...f times 2^e, 23 random bits */
+			x[i] = ldexpf((float)(0x800000u | (uint32_t)(urand() * 4194304.0 + 4194304.0)) / 8388608.0f,
+			              (int)(i % 81) - 40) * (i % 2 ? -1.0f : 1.0f);
+		for (size_t k = 0; k < sizeof kernels / sizeof kernels[0]; k++) {
+			if (!ld_kernel_supported(kernels[k]))
+				continue;
+			const int rounded = kernels[k] == LD_KERNEL_AVX512_BF16 || kernels[k] == LD_KERNEL_AMX_BF16;
+			ld_matmul_with(out, x, &tw.w, T, kernels[k]);
+			for (size_t t = 0; t < T; t++)
+				for (size_t r = 0; r < rows; r++) {
+					float xv = x[t * cols + (r * 37) % cols];
+					if (rounded)
+						xv = ld_bf16_to_f32(ld_f32_to_bf16(xv));
+					float want = xv * ldexpf(1.0f, (int)(r % 5) - 2);
+					if (out[t * rows + r] != want) {
+						print_error("%s T=%zu: out[%zu][%zu] = %.9g, want exactly %.9g\n",
+						            ld_kernel_name(kernels[k]), T, t, r, (double)out[t * rows + r],
+						            (double)want);
+						fail();
+					}
+				}
+		}
+		free(out);
 		free(x);
 		free(tw.buf);
 	}
@@ -488,16 +544,27 @@ static void test_kernel_names(void **state)
 	(void)state;
 	unsetenv("LLAMADBG_KERNEL");
 	enum ld_kernel k = ld_matmul_kernel();
-	assert_true(k == LD_KERNEL_SCALAR || k == LD_KERNEL_AVX2 || k == LD_KERNEL_AVX512);
+	assert_true(k == LD_KERNEL_SCALAR || k == LD_KERNEL_AVX2 || k == LD_KERNEL_AVX512 ||
+	            k == LD_KERNEL_AMX);
 	assert_true(ld_kernel_supported(k) && ld_kernel_supported(LD_KERNEL_SCALAR));
 	assert_string_equal(ld_kernel_name(LD_KERNEL_SCALAR), "scalar");
 	assert_string_equal(ld_kernel_name(LD_KERNEL_AVX2), "avx2");
 	assert_string_equal(ld_kernel_name(LD_KERNEL_AVX512), "avx512");
 	assert_string_equal(ld_kernel_name(LD_KERNEL_AVX512_BF16), "avx512bf16");
-	assert_true(ld_kernel_rounds_x("avx512bf16"));
-	assert_false(ld_kernel_rounds_x("avx512") || ld_kernel_rounds_x("") || ld_kernel_rounds_x(NULL));
+	assert_string_equal(ld_kernel_name(LD_KERNEL_AMX), "amx");
+	assert_string_equal(ld_kernel_name(LD_KERNEL_AMX_BF16), "amxbf16");
+	assert_true(ld_kernel_rounds_x("avx512bf16") && ld_kernel_rounds_x("amxbf16"));
+	assert_false(ld_kernel_rounds_x("avx512") || ld_kernel_rounds_x("amx") || ld_kernel_rounds_x("") ||
+	             ld_kernel_rounds_x(NULL));
 	/* bf16 dot products change the arithmetic: only ever asked for */
 	assert_int_not_equal(k, LD_KERNEL_AVX512_BF16);
+	assert_int_not_equal(k, LD_KERNEL_AMX_BF16);
+	/* AUTO takes AMX where it runs; --bf16-dot the fastest rounding kernel */
+	assert_true(ld_kernel_supported(LD_KERNEL_AMX) == (k == LD_KERNEL_AMX));
+	enum ld_kernel dot = ld_bf16_dot_kernel();
+	assert_true(dot == (ld_kernel_supported(LD_KERNEL_AMX_BF16)      ? LD_KERNEL_AMX_BF16
+	                    : ld_kernel_supported(LD_KERNEL_AVX512_BF16) ? LD_KERNEL_AVX512_BF16
+	                                                                 : LD_KERNEL_AUTO));
 	for (size_t i = 0; i + 1 < sizeof kernels / sizeof kernels[0]; i++)
 		print_message("%s kernel: %s\n", ld_kernel_name(kernels[i]),
 		              ld_kernel_supported(kernels[i]) ? "tested" : "not on this CPU, skipped");
@@ -543,6 +610,7 @@ int main(void)
 		cmocka_unit_test(test_shapes),
 		cmocka_unit_test(test_odd_byte_offset),
 		cmocka_unit_test(test_row_map),
+		cmocka_unit_test(test_exact_products),
 		cmocka_unit_test(test_nan_inf),
 		cmocka_unit_test(test_weight_row),
 		cmocka_unit_test(test_quant_shapes),

@@ -159,12 +159,15 @@ int ld_cmd_diff(int argc, char **argv)
 			                "(dim %d vs %d, %d vs %d layers, vocab %d vs %d); points are compared where shapes agree\n",
 			        pa, pb, r.a.cfg.dim, r.b.cfg.dim, r.a.cfg.n_layers, r.b.cfg.n_layers, r.a.cfg.vocab_size,
 			        r.b.cfg.vocab_size);
-		if (r.a.kernel[0] && r.b.kernel[0] && strcmp(r.a.kernel, r.b.kernel) != 0)
-			fprintf(stderr, "llamadbg: note: %s was computed by the %s kernel, %s by %s%s\n", pa, r.a.kernel, pb,
-			        r.b.kernel,
-			        ld_kernel_rounds_x(r.a.kernel) || ld_kernel_rounds_x(r.b.kernel)
-			            ? " (avx512bf16 rounds activations to bf16: --bf16-dot)"
-			            : "");
+		if (r.a.kernel[0] && r.b.kernel[0] && strcmp(r.a.kernel, r.b.kernel) != 0) {
+			/* the kernel that rounds, if one does */
+			const char *rounding = ld_kernel_rounds_x(r.b.kernel)   ? r.b.kernel
+			                       : ld_kernel_rounds_x(r.a.kernel) ? r.a.kernel
+			                                                        : NULL;
+			fprintf(stderr, "llamadbg: note: %s was computed by the %s kernel, %s by %s%s%s%s\n", pa, r.a.kernel,
+			        pb, r.b.kernel, rounding ? " (" : "", rounding ? rounding : "",
+			        rounding ? " rounds activations to bf16: --bf16-dot)" : "");
+		}
 		print_report(&r, &o);
 		rc = r.d.first >= 0 || r.d.n_compared == 0 ? 1 : 0;
 		if (fflush(stdout) != 0 || ferror(stdout))

@@ -261,18 +261,20 @@ int ld_cli_trace_run(const struct ld_trace_request *rq, struct ld_trace *tr)
 		ld_cli_error("%s", err.msg);
 		goto out;
 	}
-	/* --bf16-dot is the avx512bf16 kernel, for this process's every
-	 * product (the environment is what every matmul asks). */
+	/* --bf16-dot is the fastest kernel that rounds x to bf16 (amxbf16, or
+	 * avx512bf16), for this process's every product (the environment is
+	 * what every matmul asks). */
 	if (rq->bf16_dot) {
-		if (forced != LD_KERNEL_AUTO && forced != LD_KERNEL_AVX512_BF16) {
-			ld_cli_error("--bf16-dot: LLAMADBG_KERNEL=%s asks for another kernel", ld_kernel_name(forced));
-			goto out;
-		}
-		if (!ld_kernel_supported(LD_KERNEL_AVX512_BF16)) {
+		const enum ld_kernel dot = ld_bf16_dot_kernel();
+		if (dot == LD_KERNEL_AUTO) {
 			ld_cli_error("--bf16-dot: this CPU has no AVX512-BF16 (without the option, products are exact f32)");
 			goto out;
 		}
-		if (setenv("LLAMADBG_KERNEL", ld_kernel_name(LD_KERNEL_AVX512_BF16), 1) != 0) {
+		if (forced != LD_KERNEL_AUTO && !ld_kernel_rounds_x(ld_kernel_name(forced))) {
+			ld_cli_error("--bf16-dot: LLAMADBG_KERNEL=%s asks for another kernel", ld_kernel_name(forced));
+			goto out;
+		}
+		if (forced == LD_KERNEL_AUTO && setenv("LLAMADBG_KERNEL", ld_kernel_name(dot), 1) != 0) {
 			ld_cli_error("--bf16-dot: %s", strerror(errno));
 			goto out;
 		}
