@@ -16,15 +16,19 @@
  *   to keep the FMA units busy, which means loading each weight once for
  *   all tokens and each x value once for several rows.
  *
- * Three kernels, chosen at run time from what the CPU has (ld_matmul_kernel;
- * LLAMADBG_KERNEL=avx512|avx2|scalar forces one): AVX-512F, AVX2 + FMA +
- * F16C, and portable C. The binary is built for plain x86-64; the SIMD
- * functions carry target attributes, so it runs on any x86-64 and uses
- * zmm registers only where the CPU has them. All three widen stored
- * weights to f32 in registers and do f32 multiply-adds: the activations
- * are never rounded to bf16.
- * A fourth, opt-in, never AUTO: avx512bf16 (--bf16-dot, "AVX512-BF16
- * tiles" below), which does round them, for bf16 dot products.
+ * Four exact kernels, chosen at run time from what the CPU has
+ * (ld_matmul_kernel; LLAMADBG_KERNEL=amx|avx512|avx2|scalar forces one):
+ * AMX (Intel Sapphire Rapids and later: "AMX tiles" below), AVX-512F,
+ * AVX2 + FMA + F16C, and portable C. The binary is built for plain
+ * x86-64; the SIMD functions carry target attributes, so it runs on any
+ * x86-64 and uses zmm registers and tiles only where the CPU has them.
+ * The FMA kernels widen stored weights to f32 in registers and do f32
+ * multiply-adds; the AMX kernel splits x exactly into three bf16 parts
+ * whose products with bf16 weights are exact. Either way the activations
+ * are never rounded: every product is exact and the sums are f32.
+ * Two more, opt-in, never AUTO: avx512bf16 and amxbf16 (--bf16-dot takes
+ * the faster the CPU has: "AVX512-BF16 tiles" and "AMX tiles" below),
+ * which do round them, for bf16 dot products.
  *
  * The AVX2 and AVX-512 paths share the loops below the tile (chunk_run,
  * matmul_blocked: the same blocking, prefetching and threads); the
@@ -1207,15 +1211,20 @@ static const struct isa isa_avx512_bf16 = {
  * second tile configuration with fewer rows; columns past the last
  * multiple of 32 are added one by one at the end, as chunk_run does.
  *
- * Blocking: a thread takes chunks of rows from a shared counter. For each
- * column block (AMX_KC columns: the packed x of 32 tokens for that block,
- * 48 KB with three parts, stays in L1/L2 while the chunk's row groups go
- * by), each token group pair walks all row pairs of the chunk; the chunk's
- * weights for the block stay in L2 for the next token pair. With one
- * token pair (T <= 32) a chunk is one row pair and a column block the
- * whole row, up to AMX_KC_FEW columns: the weights stream once, from
- * memory, and the sums stay in the tiles; with more column blocks they wait
- * in a per-thread buffer between blocks.
+ * Blocking: the columns go by in blocks of AMX_KC (the whole row for the
+ * 1B shape; between blocks the sums wait in a per-thread buffer). With one
+ * token group pair (T <= 32) each thread runs its own contiguous run of
+ * row pairs (a chunk is one row pair): the weights stream once, from
+ * memory, while the packed x of the block (384 KB with three parts) stays
+ * in L2. With more tokens the threads take chunks of up to AMX_CHUNK_MAX
+ * rows from a shared counter, and each token group pair walks all the
+ * chunk's row pairs, whose weights stay in L2 for the next pair. Measured
+ * on 2 cores, 8192 x 2048 at 512 tokens: 540 GFLOP/s (AVX-512 tiles: 205);
+ * column blocks of 256 or 512 (x in L1, the sums to memory and back every
+ * block) were slower, 315 and 406. Prefetching the weights (into L1 or L2,
+ * 2 to 16 steps ahead, or the next row pair a row at a time) made the
+ * 17-token products slower, not faster: the hardware's own prefetcher
+ * does better on these 32 streams.
  *
  * Linux hands out the tile registers only to a process that asks
  * (arch_prctl ARCH_REQ_XCOMP_PERM); have_amx asks once. */
@@ -1224,11 +1233,10 @@ static const struct isa isa_avx512_bf16 = {
 
 enum {
 	AMX_TILE_BYTES = 1024,   /* one tile: 16 rows x 64 bytes */
-	AMX_KC = 256,            /* columns per block when T > 32 */
-	AMX_KC_FEW = 4096,       /* ... when T <= 32: 128 steps x 6 KB of x, 768 KB, in L2 */
-	AMX_CHUNK_MAX = 1024,    /* rows per chunk at most (T > 32): 512 KB of weights
+	AMX_KC = 2048,           /* columns per block */
+	AMX_CHUNK_MAX = 512,     /* rows per chunk at most (T > 32): 2 MB of weights
 	                            per column block, in L2 */
-	AMX_MIN_T = 2,           /* fewer tokens: the AVX-512 tiles (memory bound) */
+	AMX_MIN_T = 5,           /* fewer tokens: the AVX-512 tiles, as fast there (memory bound) */
 };
 
 /* The tile configuration tileloadconfig takes (palette 1). */
@@ -1433,7 +1441,7 @@ AMX static int matmul_amx(float *out, const float *x, const struct ld_weight *w,
 	const size_t tile_set = (size_t)parts * AMX_TILE_BYTES; /* one (g, j)'s parts */
 	/* Column blocks and chunks (see above); a chunk is whole row groups. */
 	const int few = nt <= 2;
-	size_t kc = few ? AMX_KC_FEW : AMX_KC;
+	size_t kc = AMX_KC;
 	if (kc > colsg)
 		kc = colsg;
 	const size_t nth = (size_t)max_threads();

@@ -12,7 +12,8 @@
  * overrides; and the peak of the kernel's own instructions as measured on
  * this machine at start-up, since a shared or throttled machine can be
  * far below nominal: ymm FMAs for avx2, zmm FMAs for avx512, bf16 dot
- * products for avx512bf16; LLAMADBG_KERNEL picks the kernel) and the weight bytes
+ * products for avx512bf16, AMX tiles for amx and amxbf16; LLAMADBG_KERNEL
+ * picks the kernel) and the weight bytes
  * streamed per second. The first pass over the mapping
  * (page faults, maybe disk) is timed separately and not in the medians.
  * A few outputs of each kind are checked against a double-precision sum.
@@ -152,10 +153,10 @@ static void load(struct model *m, const char *dir)
 static int layers_of(const struct model *m, int k) { return k == N_KINDS - 1 ? 1 : m->n_layers; }
 
 /* out[t][r] against a double sum, for a few (t, r). Returns max rel. error.
- * The bf16-dot kernel multiplies BF16 weights by x rounded to bf16. */
+ * The bf16-dot kernels multiply BF16 weights by x rounded to bf16. */
 static double spot_check(const float *out, const float *x, const struct ld_weight *w, size_t T)
 {
-	const int round_x = ld_matmul_kernel() == LD_KERNEL_AVX512_BF16 && w->dtype == LD_BF16;
+	const int round_x = ld_kernel_rounds_x(ld_kernel_name(ld_matmul_kernel())) && w->dtype == LD_BF16;
 	double worst = 0.0;
 	float *row = malloc(w->cols * sizeof *row);
 	for (int i = 0; i < 4 && row; i++) {
@@ -181,7 +182,10 @@ static double spot_check(const float *out, const float *x, const struct ld_weigh
  * independent chains per thread (enough to cover the latency) of 8-lane
  * FMAs (avx2, and the scalar kernel's yardstick), 16-lane FMAs (avx512)
  * or 16-lane bf16 dot products, two multiply-adds a lane (avx512bf16);
- * best of several short runs. Reported next to the nominal peak because a
+ * for AMX, 4 independent tdpbf16ps (16 x 16 x 32 multiply-adds each) a
+ * step, and for the exact amx kernel a third of that, since each product
+ * of x takes three (one per bf16 part of x; T = 17 also fills only 17 of
+ * the 32 token columns of its tiles); best of several short runs. Reported next to the nominal peak because a
  * shared or throttled machine can be far from it. 0 when the CPU lacks
  * them. */
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -231,11 +235,60 @@ __attribute__((target("avx512f,avx512bf16"))) static double chains_bf16(long n)
 	return s;
 }
 
+/* The tile configuration for chains_amx: 8 tiles of 16 x 64 bytes. */
+struct amx_cfg {
+	unsigned char palette, start_row, reserved[14];
+	unsigned short colsb[16];
+	unsigned char rows[16];
+};
+
+__attribute__((target("amx-tile,amx-bf16"))) static double chains_amx(long n)
+{
+	static const unsigned short ab[16 * 32]; /* zeros: what is summed does not matter */
+	float c[16 * 16];
+	struct amx_cfg cfg;
+	memset(&cfg, 0, sizeof cfg);
+	cfg.palette = 1;
+	for (int i = 0; i < 8; i++) {
+		cfg.colsb[i] = 64;
+		cfg.rows[i] = 16;
+	}
+	_tile_loadconfig(&cfg);
+	_tile_zero(0);
+	_tile_zero(1);
+	_tile_zero(2);
+	_tile_zero(3);
+	_tile_loadd(4, ab, 64);
+	_tile_loadd(5, ab, 64);
+	_tile_loadd(6, ab, 64);
+	_tile_loadd(7, ab, 64);
+	for (long i = 0; i < n; i += 3) { /* 12 a step, as the other chains */
+		_tile_dpbf16ps(0, 4, 6);
+		_tile_dpbf16ps(1, 4, 7);
+		_tile_dpbf16ps(2, 5, 6);
+		_tile_dpbf16ps(3, 5, 7);
+		_tile_dpbf16ps(0, 4, 6);
+		_tile_dpbf16ps(1, 4, 7);
+		_tile_dpbf16ps(2, 5, 6);
+		_tile_dpbf16ps(3, 5, 7);
+		_tile_dpbf16ps(0, 4, 6);
+		_tile_dpbf16ps(1, 4, 7);
+		_tile_dpbf16ps(2, 5, 6);
+		_tile_dpbf16ps(3, 5, 7);
+	}
+	_tile_stored(0, c, 64);
+	_tile_release();
+	return c[0];
+}
+
 static double measure_peak(enum ld_kernel k)
 {
 	double (*chains)(long) = NULL;
 	double flop_per_op = 0; /* per instruction */
-	if (k == LD_KERNEL_AVX512_BF16 && ld_kernel_supported(k))
+	/* ld_kernel_supported asks Linux for the tiles first */
+	if ((k == LD_KERNEL_AMX || k == LD_KERNEL_AMX_BF16) && ld_kernel_supported(k))
+		chains = chains_amx, flop_per_op = 16.0 * 16 * 32 * 2 / 3 / (k == LD_KERNEL_AMX ? 3 : 1);
+	else if (k == LD_KERNEL_AVX512_BF16 && ld_kernel_supported(k))
 		chains = chains_bf16, flop_per_op = 64;
 	else if (k == LD_KERNEL_AVX512 && ld_kernel_supported(k))
 		chains = chains_avx512, flop_per_op = 32;
@@ -243,7 +296,7 @@ static double measure_peak(enum ld_kernel k)
 		chains = chains_avx2, flop_per_op = 16;
 	if (!chains)
 		return 0.0;
-	const long n = 2000000 / (long)(flop_per_op / 16); /* 384 MFLOP per thread */
+	const long n = (long)(2000000 / (flop_per_op / 16)) / 3 * 3; /* 384 MFLOP per thread */
 	double best = 0.0, sink = 0.0;
 	for (int rep = 0; rep < 40; rep++) { /* ~0.2 s: outlasts a slow moment */
 		int threads = 1;
