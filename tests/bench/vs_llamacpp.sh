@@ -22,7 +22,8 @@
 #   bf16, 512  1b only (LONG=0 leaves it out): ours also with nothing
 #              recorded; REPS 1, ROUNDS_LONG rounds (default 1).
 #   bf16-dot   on a CPU with AVX512-BF16: bf16 at 17 tokens (and 512 for 1b)
-#              again, ours with LLAMADBG_KERNEL=avx512bf16 (trace --bf16-dot:
+#              again, ours with LLAMADBG_KERNEL=amxbf16 on a CPU with AMX,
+#              else avx512bf16 (what trace --bf16-dot takes:
 #              activations rounded to bf16, as llama.cpp does on this CPU).
 # Both use OMP_NUM_THREADS threads (default 2), weights mmapped.
 # llama-bench computes the logits of the last position only and records
@@ -264,9 +265,12 @@ bench_model() {
 		compare "$label bf16" "$dir" "$gguf" 512 "$gflop512" 1
 	fi
 	if grep -qw avx512_bf16 /proc/cpuinfo 2>/dev/null; then
-		compare "$label bf16 --bf16-dot" "$dir" "$gguf" 17 "$gflop" "$reps" avx512bf16
+		# what --bf16-dot takes: AMX tiles where the CPU has them
+		dot=avx512bf16
+		grep -qw amx_bf16 /proc/cpuinfo && dot=amxbf16
+		compare "$label bf16 --bf16-dot" "$dir" "$gguf" 17 "$gflop" "$reps" $dot
 		if [ "$1" = 1b ] && [ "$LONG" = 1 ]; then
-			compare "$label bf16 --bf16-dot" "$dir" "$gguf" 512 "$gflop512" 1 avx512bf16
+			compare "$label bf16 --bf16-dot" "$dir" "$gguf" 512 "$gflop512" 1 $dot
 		fi
 	fi
 }
