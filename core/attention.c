@@ -338,6 +338,8 @@ void ld_attention(float *scores, float *probs, float *out, const float *q, const
 	switch (ld_matmul_kernel()) {
 	case LD_KERNEL_AVX512:
 	case LD_KERNEL_AVX512_BF16:
+	case LD_KERNEL_AMX:
+	case LD_KERNEL_AMX_BF16:
 		attention_avx512(scores, probs, out, q, k, v, T, start_pos, H, KV, hd, scale);
 		return;
 	case LD_KERNEL_AVX2:
