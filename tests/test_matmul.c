@@ -229,17 +229,19 @@ static void test_odd_byte_offset(void **state)
  * (a power of two there, zeros elsewhere), out is x times that power of
  * two, bit for bit, for every exact kernel (the amx kernel splits x into
  * three bf16 parts; losing any bit of the last one shows here, far below
- * the tolerance of run_case); for a bf16-dot kernel it is x rounded to
- * bf16. x has all 24 bits of its significand in use, from 2^-40 to 2^40. */
+ * the tolerance of run_case); for a bf16-dot kernel and BF16 weights it is
+ * x rounded to bf16. BF16 weights, and F16 (widened by the FMA tiles). x has all 24 bits of its significand in use, from 2^-40 to 2^40. */
 static void test_exact_products(void **state)
 {
 	(void)state;
 	const size_t rows = 80, cols = 96 + 5;
 	static const size_t Ts[] = {3, 17, 40};
+	for (size_t di = 0; di < 2; di++)
 	for (size_t ti = 0; ti < sizeof Ts / sizeof *Ts; ti++) {
 		const size_t T = Ts[ti];
+		const enum ld_dtype dt = di ? LD_F16 : LD_BF16; /* F16: decoded into parts */
 		struct test_weight tw;
-		weight_init(&tw, LD_BF16, rows, cols, 0);
+		weight_init(&tw, dt, rows, cols, 0);
 		for (size_t i = 0; i < rows * cols; i++)
 			put(&tw.w, i, 0.0f);
 		for (size_t r = 0; r < rows; r++)
@@ -254,7 +256,8 @@ static void test_exact_products(void **state)
 		for (size_t k = 0; k < sizeof kernels / sizeof kernels[0]; k++) {
 			if (!ld_kernel_supported(kernels[k]))
 				continue;
-			const int rounded = kernels[k] == LD_KERNEL_AVX512_BF16 || kernels[k] == LD_KERNEL_AMX_BF16;
+			const int rounded =
+			        (kernels[k] == LD_KERNEL_AVX512_BF16 || kernels[k] == LD_KERNEL_AMX_BF16) && dt == LD_BF16;
 			ld_matmul_with(out, x, &tw.w, T, kernels[k]);
 			for (size_t t = 0; t < T; t++)
 				for (size_t r = 0; r < rows; r++) {
@@ -263,8 +266,8 @@ static void test_exact_products(void **state)
 						xv = ld_bf16_to_f32(ld_f32_to_bf16(xv));
 					float want = xv * ldexpf(1.0f, (int)(r % 5) - 2);
 					if (out[t * rows + r] != want) {
-						print_error("%s T=%zu: out[%zu][%zu] = %.9g, want exactly %.9g\n",
-						            ld_kernel_name(kernels[k]), T, t, r, (double)out[t * rows + r],
+						print_error("%s %s T=%zu: out[%zu][%zu] = %.9g, want exactly %.9g\n",
+						            ld_kernel_name(kernels[k]), ld_dtype_name(dt), T, t, r, (double)out[t * rows + r],
 						            (double)want);
 						fail();
 					}
