@@ -1206,25 +1206,30 @@ static const struct isa isa_avx512_bf16 = {
  * Registers: C tiles 0-3 hold 2 row groups x 2 token groups (32 rows x 32
  * tokens), A tiles 4-5 the two row groups' weights, B tiles 6-7 the two
  * token groups' x (one part at a time). A step of 32 columns is 2 A loads,
- * 2 B loads per part and 4 tdpbf16ps per part. When T fits one token group
- * the second C column is skipped, and the rows left over (rows % 16) get a
+ * 2 B loads per part and 4 tdpbf16ps per part (with few tokens, one row
+ * group: see below). When T fits one token group the second C column is
+ * skipped, and the rows left over (rows % 16) get a
  * second tile configuration with fewer rows; columns past the last
  * multiple of 32 are added one by one at the end, as chunk_run does.
  *
  * Blocking: the columns go by in blocks of AMX_KC (the whole row for the
  * 1B shape; between blocks the sums wait in a per-thread buffer). With one
  * token group pair (T <= 32) each thread runs its own contiguous run of
- * row pairs (a chunk is one row pair): the weights stream once, from
- * memory, while the packed x of the block (384 KB with three parts) stays
- * in L2. With more tokens the threads take chunks of up to AMX_CHUNK_MAX
- * rows from a shared counter, and each token group pair walks all the
- * chunk's row pairs, whose weights stay in L2 for the next pair. Measured
- * on 2 cores, 8192 x 2048 at 512 tokens: 540 GFLOP/s (AVX-512 tiles: 205);
- * column blocks of 256 or 512 (x in L1, the sums to memory and back every
- * block) were slower, 315 and 406. Prefetching the weights (into L1 or L2,
- * 2 to 16 steps ahead, or the next row pair a row at a time) made the
- * 17-token products slower, not faster: the hardware's own prefetcher
- * does better on these 32 streams.
+ * row groups, one group at a time (C tiles 0 and 1): the weights stream
+ * once, from memory, while the packed x of the block (384 KB with three
+ * parts) stays in L2. A tile load of weights from memory is slow (16 rows,
+ * 16 pages: ~340 cycles for two tiles against ~40 from L2), and 16 rows in
+ * flight stream faster than 32 (the 1B shape's 17-token products: 163-175
+ * ms with row group pairs, 143-157 ms with single groups; 8-row groups,
+ * 185-212). With more tokens the threads take chunks of up to
+ * AMX_CHUNK_MAX rows from a shared counter, and each token group pair
+ * walks all the chunk's row pairs, whose weights stay in L2 for the next
+ * pair. Measured on 2 cores, 8192 x 2048 at 512 tokens: 540 GFLOP/s
+ * (AVX-512 tiles: 205); column blocks of 256 or 512 (x in L1, the sums to
+ * memory and back every block) were slower, 315 and 406. Prefetching the
+ * weights (into L1 or L2, 2 to 16 steps ahead, or the next row group a row
+ * at a time, or touching it with plain loads) made the 17-token products
+ * slower, not faster.
  *
  * Linux hands out the tile registers only to a process that asks
  * (arch_prctl ARCH_REQ_XCOMP_PERM); have_amx asks once. */
@@ -1445,7 +1450,7 @@ AMX static int matmul_amx(float *out, const float *x, const struct ld_weight *w,
 	if (kc > colsg)
 		kc = colsg;
 	const size_t nth = (size_t)max_threads();
-	size_t chunk_groups = 2;
+	size_t chunk_groups = 1;
 	if (!few) {
 		size_t want = rows / (2 * nth) / 32 * 2; /* two chunks a thread at least */
 		chunk_groups = want < 2 ? 2 : want > AMX_CHUNK_MAX / 16 ? AMX_CHUNK_MAX / 16 : want;
@@ -1506,6 +1511,7 @@ AMX static int matmul_amx(float *out, const float *x, const struct ld_weight *w,
 						 * may have fewer than 16 rows) */
 						const size_t nr0 = rows - g * 16 < 16 ? rows - g * 16 : 16;
 						const int R2 = g + 1 < g1 && rows - (g + 1) * 16 >= 16 && nr0 == 16;
+						assert(!few || !R2);
 						if (configured != (int)nr0) {
 							amx_configure((int)nr0);
 							configured = (int)nr0;
