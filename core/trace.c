@@ -411,7 +411,7 @@ enum ld_status ld_trace_add(struct ld_trace *tr, const char *name, enum ld_point
 	}
 	if (!(t->data = point_alloc(tr, t->nbytes)))
 		return ld_fail(err, LD_ERR_NOMEM, "out of memory recording %s (%zu bytes)", name, t->nbytes);
-	memcpy(t->data, data, t->nbytes);
+	ld_copy_big(t->data, data, t->nbytes);
 	tr->owns_data = 1;
 	tr->n++;
 	return LD_OK;

@@ -31,6 +31,9 @@ void ld_unmap_anon(void *p, size_t n);
  * back what ld_pool_take(n, .) returned (p may be NULL). */
 void *ld_pool_take(size_t n, int zero);
 void ld_pool_give(void *p, size_t n);
+/* memcpy(dst, src, n) for copies of megabytes: threaded, and in
+ * non-temporal stores where the CPU has AVX-512 (see util.c). */
+void ld_copy_big(void *dst, const void *src, size_t n);
 /* The bytes the pool keeps now: memory this process can take again,
  * which the system counts as used (ld_memory_available adds it). */
 size_t ld_pool_bytes(void);
