@@ -1229,7 +1229,10 @@ static const struct isa isa_avx512_bf16 = {
  * memory and back every block) were slower, 315 and 406. Prefetching the
  * weights (into L1 or L2, 2 to 16 steps ahead, or the next row group a row
  * at a time, or touching it with plain loads) made the 17-token products
- * slower, not faster.
+ * slower, not faster; nor did four A tiles in turn (tiles 2-5, free with
+ * one row group), which let the next steps' loads start before this
+ * step's products end: the loads from memory are the limit, not waiting
+ * for a tile.
  *
  * Linux hands out the tile registers only to a process that asks
  * (arch_prctl ARCH_REQ_XCOMP_PERM); have_amx asks once. */
