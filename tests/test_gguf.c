@@ -315,7 +315,7 @@ static void check_golden(const char *type)
 	char path[128], gpath[128];
 	snprintf(path, sizeof path, DIR "tiny-%s.gguf", type);
 	snprintf(gpath, sizeof gpath, DIR "golden/%s.safetensors", type);
-	static const enum ld_kernel kernels[] = {LD_KERNEL_SCALAR, LD_KERNEL_AVX2, LD_KERNEL_AVX512};
+	static const enum ld_kernel kernels[] = {LD_KERNEL_SCALAR, LD_KERNEL_AVX2, LD_KERNEL_AVX512, LD_KERNEL_AMX};
 	struct ld_st_file gold;
 	struct ld_err err = {{0}};
 	if (ld_st_open(&gold, gpath, &err) != LD_OK)

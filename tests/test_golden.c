@@ -106,7 +106,7 @@ static void check_model_kernel(const char *name, const char *dir, const char *gp
 /* check_model_kernel with each kernel the CPU runs, forced as a user would. */
 static void check_model_at(const char *name, const char *dir, const char *gpath)
 {
-	static const enum ld_kernel kernels[] = {LD_KERNEL_SCALAR, LD_KERNEL_AVX2, LD_KERNEL_AVX512};
+	static const enum ld_kernel kernels[] = {LD_KERNEL_SCALAR, LD_KERNEL_AVX2, LD_KERNEL_AVX512, LD_KERNEL_AMX};
 	for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++) {
 		if (!ld_kernel_supported(kernels[i]))
 			continue;

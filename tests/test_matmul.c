@@ -193,7 +193,7 @@ static void test_shapes(void **state)
 	/* AMX: T = 17 and 33 walk one and two token group pairs, 4096 + 64
 	 * columns two column blocks for T <= 32, 259 rows a last row group of
 	 * 3; 2048 + 3 and 6144 + 48 columns have a tail past whole groups of 32 */
-	static const size_t Ts[] = {1, 2, 3, 17, 33};
+	static const size_t Ts[] = {1, 2, 3, 5, 17, 33};
 	static const size_t colss[] = {1, 7, 64, 100, 2048 + 3, 4096 + 64, 6144 + 21, 6144 + 48};
 	static const size_t rowss[] = {1, 5, 64, 259};
 	for (size_t d = 0; d < 3; d++)
