@@ -1265,6 +1265,9 @@ AMX static void amx_configure(int rows)
 		c.colsb[i] = 64;
 		c.rows[i] = (uint8_t)(i < 6 ? rows : 16);
 	}
+	/* GCC's ldtilecfg tells the compiler it reads 8 of the 64 bytes: make
+	 * sure every store to c is done before it */
+	__asm__ volatile("" : : "r"(&c) : "memory");
 	_tile_loadconfig(&c);
 }
 

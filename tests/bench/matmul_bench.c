@@ -253,6 +253,7 @@ __attribute__((target("amx-tile,amx-bf16"))) static double chains_amx(long n)
 		cfg.colsb[i] = 64;
 		cfg.rows[i] = 16;
 	}
+	__asm__ volatile("" : : "r"(&cfg) : "memory"); /* ldtilecfg reads all 64 bytes */
 	_tile_loadconfig(&cfg);
 	_tile_zero(0);
 	_tile_zero(1);
