@@ -1498,6 +1498,9 @@ AMX static int matmul_amx(float *out, const float *x, const struct ld_weight *w,
 	{
 		if (ng)
 			amx_pack_x(xs, x, T, cols, ng, nt, parts);
+		/* tileloadd's intrinsic does not tell the compiler it reads memory:
+		 * the packed x is stored before any tile is loaded from it */
+		__asm__ volatile("" : : "r"(xs) : "memory");
 		unsigned char *mine = part + thread_num() * part_per;
 		float cbuf[4][256];
 		int configured = 0; /* rows per tile now (0: not yet) */
