@@ -120,6 +120,7 @@
 #include <math.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
@@ -401,6 +402,10 @@ static void pack_x(float *xp, const float *x, size_t T, size_t cols, size_t cols
 		}
 }
 
+/* An x value as a kernel multiplies it: as it is, or rounded to bf16
+ * (nearest even) by a bf16-dot kernel. */
+static float x_as_multiplied(float xc, int round) { return round ? ld_bf16_to_f32(ld_f32_to_bf16(xc)) : xc; }
+
 /* For prefetching: pf[0..n) = the addresses of rows [r, r + n) at column
  * k0 (rows past the end of W repeat its last row). Integers, not pointers:
  * a prefetch may run past the rows it is for, which is harmless for the
@@ -517,7 +522,7 @@ static void chunk_run(const struct isa *isa, float *out, const float *x, const f
 			float s = colsg ? out[t * rows + r] : 0.0f;
 			for (size_t c = colsg; c < cols; c++) {
 				float xc = x[t * cols + c];
-				s += wt[c - colsg] * (round ? ld_bf16_to_f32(ld_f32_to_bf16(xc)) : xc);
+				s += wt[c - colsg] * x_as_multiplied(xc, round);
 			}
 			out[t * rows + r] = s;
 		}
@@ -1406,23 +1411,18 @@ AMX static void amx_c_store(unsigned char *c)
 
 AMX static void amx_release(void) { _tile_release(); }
 
-/* x's column c as the kernel multiplies it (rounded to bf16 or not). */
-static float amx_x(const float *x, size_t c, int parts)
-{
-	return parts == 1 ? ld_bf16_to_f32(ld_f32_to_bf16(x[c])) : x[c];
-}
-
 /* Stored row s's product with token t's x, one column at a time from
  * column c0, in f32: the columns past the last multiple of 32, and the
  * whole row when the tiles' sum came out NaN (see above). */
 static float amx_row_dot(const struct ld_weight *w, size_t s, const float *xt, size_t c0, int parts)
 {
 	const unsigned char *row = (const unsigned char *)w->data + s * w->cols * 2;
-	float sum = 0.0f;
-	for (size_t c = c0; c < w->cols; c++) {
-		uint16_t h;
-		memcpy(&h, row + 2 * c, 2);
-		sum += ld_bf16_to_f32(h) * amx_x(xt, c, parts);
+	float wt[SCALAR_BLOCK], sum = 0.0f;
+	for (size_t k0 = c0; k0 < w->cols; k0 += SCALAR_BLOCK) {
+		const size_t n = w->cols - k0 < SCALAR_BLOCK ? w->cols - k0 : SCALAR_BLOCK;
+		widen(wt, row + 2 * k0, LD_BF16, n, ld_dequant);
+		for (size_t c = 0; c < n; c++)
+			sum += wt[c] * x_as_multiplied(xt[k0 + c], parts == 1);
 	}
 	return sum;
 }
@@ -1448,8 +1448,9 @@ static void amx_put(float *out, const float *c, const struct ld_weight *w, const
 	}
 }
 
-/* out = x W^T for BF16 weights on AMX, x split into `parts` (3: exact; 1:
- * rounded to bf16). Returns 0 if the scratch cannot be allocated. */
+/* out = x W^T for BF16 weights of 32 columns or more on AMX, x split into
+ * `parts` (3: exact; 1: rounded to bf16). Returns 0 if the scratch cannot
+ * be allocated or row_map is not a permutation. */
 AMX static int matmul_amx(float *out, const float *x, const struct ld_weight *w, size_t T, int parts)
 {
 	const size_t rows = w->rows, cols = w->cols, colsg = cols & ~(size_t)31, ng = colsg / 32;
@@ -1477,7 +1478,7 @@ AMX static int matmul_amx(float *out, const float *x, const struct ld_weight *w,
 	const size_t pairs = (nt + 1) / 2, part_per = chunk_groups * pairs * 4 * AMX_TILE_BYTES;
 	const size_t part_bytes = blocks ? line_up(nth * part_per) : 0;
 	const size_t map_bytes = w->row_map ? line_up(rows * sizeof(uint32_t)) : 0;
-	const size_t scratch_bytes = xs_bytes + part_bytes + map_bytes + 64;
+	const size_t scratch_bytes = xs_bytes + part_bytes + map_bytes;
 	unsigned char *scratch = ld_pool_take(scratch_bytes, 0);
 	if (!scratch)
 		return 0;
@@ -1501,8 +1502,7 @@ AMX static int matmul_amx(float *out, const float *x, const struct ld_weight *w,
 #pragma omp parallel
 #endif
 	{
-		if (ng)
-			amx_pack_x(xs, x, T, cols, ng, nt, parts);
+		amx_pack_x(xs, x, T, cols, ng, nt, parts);
 		/* tileloadd's intrinsic does not tell the compiler it reads memory:
 		 * the packed x is stored before any tile is loaded from it */
 		__asm__ volatile("" : : "r"(xs) : "memory");
@@ -1515,7 +1515,7 @@ AMX static int matmul_amx(float *out, const float *x, const struct ld_weight *w,
 		for (; ch < run_end; ch = few ? ch + 1 : atomic_fetch_add_explicit(&grab, 1, memory_order_relaxed)) {
 			const size_t g0 = ch * chunk_groups;
 			const size_t g1 = g0 + chunk_groups < ngroups ? g0 + chunk_groups : ngroups;
-			for (size_t k0 = 0; k0 < colsg || (k0 == 0 && colsg == 0); k0 += kc) {
+			for (size_t k0 = 0; k0 < colsg; k0 += kc) {
 				const size_t k1 = colsg - k0 < kc ? colsg : k0 + kc;
 				const int first = k0 == 0, last = k1 == colsg;
 				for (size_t j = 0; j < nt; j += 2) {
@@ -1535,10 +1535,9 @@ AMX static int matmul_amx(float *out, const float *x, const struct ld_weight *w,
 							amx_c_zero();
 						else
 							amx_c_load(c);
-						if (k1 > k0)
-							amx_steps_any((const unsigned char *)w->data + g * 16 * stride + k0 * 2, stride,
-							              (const unsigned char *)xs + (k0 / 32 * nt + j) * tile_set,
-							              nt * tile_set, (k1 - k0) / 32, R2, T2, parts);
+						amx_steps_any((const unsigned char *)w->data + g * 16 * stride + k0 * 2, stride,
+						              (const unsigned char *)xs + (k0 / 32 * nt + j) * tile_set,
+						              nt * tile_set, (k1 - k0) / 32, R2, T2, parts);
 						if (last) {
 							amx_c_store((unsigned char *)cbuf);
 							for (int rg = 0; rg <= R2; rg++)
@@ -1552,8 +1551,6 @@ AMX static int matmul_amx(float *out, const float *x, const struct ld_weight *w,
 						g += R2 ? 2 : 1;
 					}
 				}
-				if (k1 == colsg)
-					break;
 			}
 		}
 		if (configured)
@@ -1635,28 +1632,37 @@ const char *ld_kernel_name(enum ld_kernel k)
 	return "?";
 }
 
+/* The kernels, newest first ("amxbf16, amx, ..., scalar"), all of them or
+ * those this CPU runs, for messages. */
+static const char *kernel_list(char *buf, size_t n, int supported_only)
+{
+	size_t used = 0;
+	buf[0] = '\0';
+	for (int i = LD_KERNEL_LAST; i > LD_KERNEL_AUTO && used < n; i--)
+		if (!supported_only || ld_kernel_supported((enum ld_kernel)i)) {
+			int w = snprintf(buf + used, n - used, "%s%s", used ? ", " : "", ld_kernel_name((enum ld_kernel)i));
+			used += w > 0 ? (size_t)w : 0;
+		}
+	return buf;
+}
+
 enum ld_status ld_kernel_from_env(enum ld_kernel *k, struct ld_err *err)
 {
 	const char *s = getenv("LLAMADBG_KERNEL");
+	char list[128];
 	*k = LD_KERNEL_AUTO;
 	if (!s || !*s)
 		return LD_OK;
 	for (int i = LD_KERNEL_AUTO; i <= LD_KERNEL_LAST; i++)
 		if (strcmp(s, ld_kernel_name((enum ld_kernel)i)) == 0) {
 			if (!ld_kernel_supported((enum ld_kernel)i))
-				return ld_fail(err, LD_ERR_USAGE,
-				                  "LLAMADBG_KERNEL=%s: this CPU cannot run it (it can run: %s)", s,
-				                  have_amx()           ? "amx, amxbf16, avx512bf16, avx512, avx2, scalar"
-				                  : have_avx512_bf16() ? "avx512bf16, avx512, avx2, scalar"
-				                  : have_avx512()    ? "avx512, avx2, scalar"
-				                  : have_avx2()      ? "avx2, scalar"
-				                                     : "scalar");
+				return ld_fail(err, LD_ERR_USAGE, "LLAMADBG_KERNEL=%s: this CPU cannot run it (it can run: %s)",
+				               s, kernel_list(list, sizeof list, 1));
 			*k = (enum ld_kernel)i;
 			return LD_OK;
 		}
-	return ld_fail(err, LD_ERR_USAGE,
-	                  "LLAMADBG_KERNEL=%s: no such kernel (expected amx, amxbf16, avx512bf16, avx512, avx2, scalar or auto)",
-	                  s);
+	return ld_fail(err, LD_ERR_USAGE, "LLAMADBG_KERNEL=%s: no such kernel (expected %s or auto)", s,
+	               kernel_list(list, sizeof list, 0));
 }
 
 int ld_kernel_rounds_x(const char *name)

@@ -97,24 +97,6 @@ static void check_pass(const char *what, const struct ld_trace *tr, const struct
 		fail_msg("%s %s: %.3g of the terms' magnitude from float64 with x rounded to bf16", what, out, e);
 }
 
-static void check_kernel(const char *dir, const int32_t *prompt, size_t n, enum ld_kernel k);
-
-static void check_model(const char *dir, const int32_t *prompt, size_t n)
-{
-	static const enum ld_kernel kernels[] = {LD_KERNEL_AVX512_BF16, LD_KERNEL_AMX_BF16};
-	int ran = 0;
-	for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++) {
-		if (!ld_kernel_supported(kernels[i])) {
-			print_message("%s: this CPU cannot run %s; not tested\n", dir, ld_kernel_name(kernels[i]));
-			continue;
-		}
-		check_kernel(dir, prompt, n, kernels[i]);
-		ran++;
-	}
-	if (!ran)
-		skip();
-}
-
 static void check_kernel(const char *dir, const int32_t *prompt, size_t n, enum ld_kernel k)
 {
 	struct ld_err err = {{0}};
@@ -144,6 +126,22 @@ static void check_kernel(const char *dir, const int32_t *prompt, size_t n, enum 
 	assert_true(worst_exact_x > 10 * TERM_TOL);
 	ld_trace_free(&tr);
 	ld_model_free(&m);
+}
+
+static void check_model(const char *dir, const int32_t *prompt, size_t n)
+{
+	static const enum ld_kernel kernels[] = {LD_KERNEL_AVX512_BF16, LD_KERNEL_AMX_BF16};
+	int ran = 0;
+	for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++) {
+		if (!ld_kernel_supported(kernels[i])) {
+			print_message("%s: this CPU cannot run %s; not tested\n", dir, ld_kernel_name(kernels[i]));
+			continue;
+		}
+		check_kernel(dir, prompt, n, kernels[i]);
+		ran++;
+	}
+	if (!ran)
+		skip();
 }
 
 static void test_bf16_mha(void **state)
