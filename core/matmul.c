@@ -316,7 +316,8 @@ struct tile {
 	const unsigned char *w[4]; /* the R rows (logical rows r0..r0+R), at column
 	                              k0: as stored, or decoded to f32 (block types) */
 	uintptr_t pf[4];           /* rows to prefetch, at column k0
-	                              (the next tile's: see chunk_run) */
+	                              (see chunk_run) */
+	int pf_l2;                 /* prefetch them into L2 only (else L1) */
 	const float *xb;           /* packed x of the token block (see pack_x) */
 	size_t t0;                 /* first token of the tile */
 	size_t k0, k1;             /* columns [k0, k1), multiples of the group */
@@ -425,6 +426,16 @@ static void prefetch_bytes(const unsigned char *p, size_t n)
 		_mm_prefetch((const char *)((uintptr_t)p + i), _MM_HINT_T0);
 }
 
+/* A tile's prefetch of the line at p: into L1 (WEIGHT_PREFETCH), or with
+ * l2 into L2 only (T1: see WEIGHT_PREFETCH), for a later tile. */
+static inline __attribute__((always_inline)) void prefetch_weights(uintptr_t p, int l2)
+{
+	if (l2)
+		_mm_prefetch((const char *)p, _MM_HINT_T1);
+	else
+		_mm_prefetch((const char *)p, WEIGHT_PREFETCH);
+}
+
 /* Block types: decode columns [k0, k1) of the chunk's rows [r0, r0+nr)
  * into dq (row i at dq + i * kc), each row's blocks prefetched while the
  * row before is decoded. */
@@ -480,20 +491,37 @@ static void chunk_run(const struct isa *isa, float *out, const float *x, const f
 					               : row_ptr(w, r + i) + stored_bytes(w->dtype, k0);
 				a.r0 = r;
 				a.part = part ? part + ((r - r0) * T + t0) * isa->lanes : NULL;
-				/* The first turn prefetches the next row group, or after
-				 * the last one the first of the next column block, or of
-				 * the next chunk this thread runs: the first turn to need
-				 * it. Later turns find their weights in L2, where the
-				 * first turn left them, and the hardware's prefetcher
-				 * brings them into L1; a prefetch there would only push x
-				 * out of L1, so they "prefetch" the rows they are reading
-				 * (a no-op). (Measured slower: prefetching a whole column
-				 * block ahead spread over all turns, into L2 or L1; two
-				 * to four row groups ahead instead of one; all of a row
-				 * group's token blocks before the next group.) */
+				/* The first turn prefetches the next row group into L1,
+				 * or after the last one the first of the next column
+				 * block, or of the next chunk this thread runs: the first
+				 * turn to need it. The second turn brings the same rows
+				 * of that next block (or chunk) from memory into L2, so
+				 * that the next first turn waits for L2, not memory:
+				 * while the later turns compute on weights already in L2,
+				 * memory is busy with the next ones (a 17-token pass of
+				 * the 1B shape on 2 Zen 4 cores, bf16: --bf16-dot's
+				 * products 166-191 -> 129-146 ms, exact 250-295 -> 228-282).
+				 * Other later turns find their weights in L2 and leave L1
+				 * to the hardware's prefetcher: a prefetch there would
+				 * only push x out of L1, so they "prefetch" the rows they
+				 * are reading (a no-op). (Measured slower: prefetching a
+				 * whole column block ahead into L1, or spread over all
+				 * later turns; two to four row groups ahead instead of
+				 * one; all of a row group's token blocks before the next
+				 * group. No faster: the L2 prefetch spread over all
+				 * later turns instead of the second.) */
+				const size_t g = r - r0; /* this group's row in the chunk */
+				a.pf_l2 = 0;
 				if (quant) /* decode_chunk brought them; the tile reads dq */
 					for (int i = 0; i < rr; i++)
 						a.pf[i] = (uintptr_t)a.w[i];
+				else if (b == 1 && (a.k1 < colsg || g < next->nr)) {
+					if (a.k1 < colsg)
+						prefetch_rows(a.pf, w, r, rr, a.k1);
+					else
+						prefetch_rows(a.pf, w, next->r0 + g, rr, 0);
+					a.pf_l2 = 1;
+				}
 				else if (b > 0)
 					prefetch_rows(a.pf, w, r, rr, k0);
 				else if (r + (size_t)rr < r0 + nr)
@@ -699,14 +727,14 @@ AVX2_INLINE __m256 hsum8(const __m256 v[8])
  * live at once: R*TB accumulators + R weights + 1 x <= 16 registers. */
 AVX2_INLINE void tile_step(enum ld_dtype dt, int R, int TB, __m256 acc[4][TB_LIMIT],
                            const unsigned char *const wk[4], const float *xk,
-                           const uintptr_t pf[4])
+                           const uintptr_t pf[4], int l2)
 {
 	__m256 wv[4];
 	/* The next tile's weights, at the pace this one reads its own: they
 	 * arrive from memory while this tile computes. */
 #pragma GCC unroll 4
 	for (int r = 0; r < R; r++)
-		_mm_prefetch((const char *)pf[r], WEIGHT_PREFETCH);
+		prefetch_weights(pf[r], l2);
 #pragma GCC unroll 4
 	for (int r = 0; r < R; r++)
 		wv[r] = w_lo(dt, wk[r]);
@@ -740,12 +768,12 @@ AVX2_INLINE __m256 q8_widen(__m256 d, const unsigned char *q)
 }
 
 AVX2_INLINE void tile_step_q8(int R, int TB, __m256 acc[4][TB_LIMIT], const unsigned char *const wk[4],
-                              const float *xk, const uintptr_t pf[4])
+                              const float *xk, const uintptr_t pf[4], int l2)
 {
 	__m256 d[4], wv[4];
 #pragma GCC unroll 4
 	for (int r = 0; r < R; r++) {
-		_mm_prefetch((const char *)pf[r], WEIGHT_PREFETCH);
+		prefetch_weights(pf[r], l2);
 		uint16_t h;
 		memcpy(&h, wk[r], 2);
 		d[r] = _mm256_set1_ps(_cvtsh_ss(h));
@@ -804,9 +832,9 @@ AVX2_INLINE void tile_kernel(enum ld_dtype dt, int R, int TB, const struct tile 
 			pf[r] = a->pf[r] + i;
 		}
 		if (dt == LD_Q8_0)
-			tile_step_q8(R, TB, acc, wk, xk, pf);
+			tile_step_q8(R, TB, acc, wk, xk, pf, a->pf_l2);
 		else
-			tile_step(dt, R, TB, acc, wk, xk, pf);
+			tile_step(dt, R, TB, acc, wk, xk, pf, a->pf_l2);
 	}
 
 	/* Not the last column block: keep the 8-lane sums for the next one. */
@@ -920,12 +948,12 @@ AVX512_INLINE __m512 z_load_x(const float *p)
 /* One group of 32 columns, as tile_step does 16. */
 AVX512_INLINE void z_step(enum ld_dtype dt, int R, int TB, __m512 acc[4][TB_LIMIT],
                           const unsigned char *const wk[4], const float *xk,
-                          const uintptr_t pf[4])
+                          const uintptr_t pf[4], int l2)
 {
 	__m512 wv[4];
 #pragma GCC unroll 4
 	for (int r = 0; r < R; r++)
-		_mm_prefetch((const char *)pf[r], WEIGHT_PREFETCH);
+		prefetch_weights(pf[r], l2);
 #pragma GCC unroll 4
 	for (int r = 0; r < R; r++)
 		wv[r] = z_lo(dt, wk[r]);
@@ -941,7 +969,7 @@ AVX512_INLINE void z_step(enum ld_dtype dt, int R, int TB, __m512 acc[4][TB_LIMI
 	if (dt == LD_F32) {
 #pragma GCC unroll 4
 		for (int r = 0; r < R; r++)
-			_mm_prefetch((const char *)pf[r] + 64, WEIGHT_PREFETCH);
+			prefetch_weights(pf[r] + 64, l2);
 	}
 #pragma GCC unroll 4
 	for (int r = 0; r < R; r++)
@@ -968,12 +996,12 @@ AVX512_INLINE __m512 z_q8(__m512 d, const unsigned char *q)
 }
 
 AVX512_INLINE void z_step_q8(int R, int TB, __m512 acc[4][TB_LIMIT], const unsigned char *const wk[4],
-                             const float *xk, const uintptr_t pf[4])
+                             const float *xk, const uintptr_t pf[4], int l2)
 {
 	__m512 d[4], wv[4];
 #pragma GCC unroll 4
 	for (int r = 0; r < R; r++) {
-		_mm_prefetch((const char *)pf[r], WEIGHT_PREFETCH);
+		prefetch_weights(pf[r], l2);
 		uint16_t h;
 		memcpy(&h, wk[r], 2);
 		d[r] = _mm512_cvtph_ps(_mm256_set1_epi16((short)h));
@@ -1049,9 +1077,9 @@ AVX512_INLINE void z_kernel(enum ld_dtype dt, int R, int TB, const struct tile *
 			pf[r] = a->pf[r] + i;
 		}
 		if (dt == LD_Q8_0)
-			z_step_q8(R, TB, acc, wk, xk, pf);
+			z_step_q8(R, TB, acc, wk, xk, pf, a->pf_l2);
 		else
-			z_step(dt, R, TB, acc, wk, xk, pf);
+			z_step(dt, R, TB, acc, wk, xk, pf, a->pf_l2);
 	}
 	z_acc_end(R, TB, acc, a);
 }
@@ -1123,7 +1151,7 @@ AVX512BF16_INLINE void zb_kernel(int R, int TB, const struct tile *a)
 		__m512bh wv[4];
 #pragma GCC unroll 4
 		for (int r = 0; r < R; r++) {
-			_mm_prefetch((const char *)(a->pf[r] + i), WEIGHT_PREFETCH);
+			prefetch_weights(a->pf[r] + i, a->pf_l2);
 			wv[r] = (__m512bh)_mm512_loadu_si512(a->w[r] + i);
 		}
 #pragma GCC unroll 8
