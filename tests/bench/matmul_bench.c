@@ -1,8 +1,9 @@
 /* matmul_bench.c - how fast is ld_matmul on a real model's matrices?
  *
- *   matmul_bench DIR [-t T[,T...]] [-r REPS]
+ *   matmul_bench MODEL [-t T[,T...]] [-r REPS]
  *
- * Maps DIR/model.safetensors (as the engine does: never copied, 2 MB pages
+ * Loads MODEL as the engine does (a Hugging Face or Meta directory, or a
+ * GGUF file with any of its block types: mapped, never copied, 2 MB pages
  * where the kernel can), and for each T (default 17 and 1) times ld_matmul
  * on every projection of every layer in forward order, plus the output
  * layer (lm_head, or the tied embedding), as one forward pass would call
@@ -20,19 +21,13 @@
  *
  * Build (tests/bench/run.sh does it):
  *   cc -O2 -fopenmp -std=c11 -D_GNU_SOURCE -Icore tests/bench/matmul_bench.c \
- *      build/libllamadbg.a $(pkg-config --cflags --libs jansson) -fopenmp -lm
+ *      build/libllamadbg.a $(pkg-config --libs jansson libpcre2-8) -fopenmp -lm
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -42,22 +37,18 @@
 
 #include "dtype.h"
 #include "matmul.h"
+#include "model.h"
 
 enum { N_KINDS = 8, MAX_LAYERS = 256 };
 static const char *const kind_names[N_KINDS] = {
 	"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head",
-};
-static const char *const kind_tensors[N_KINDS - 1] = {
-	"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-	"mlp.gate_proj", "mlp.up_proj", "mlp.down_proj",
 };
 
 struct model {
 	int n_layers;
 	/* w[kind][layer]; the output layer is w[N_KINDS-1][0] */
 	struct ld_weight w[N_KINDS][MAX_LAYERS];
-	void *map;
-	size_t map_len;
+	struct ld_model lm;
 };
 
 static void die(const char *msg, const char *what)
@@ -73,81 +64,25 @@ static double now(void)
 	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Point an ld_weight at a 2-D tensor of the mapped file. */
-static int find_weight(struct ld_weight *w, json_t *header, const char *name,
-                       const unsigned char *data, size_t data_len, const char *path)
-{
-	json_t *t = json_object_get(header, name);
-	if (!t)
-		return 0;
-	const char *dtype = json_string_value(json_object_get(t, "dtype"));
-	json_t *shape = json_object_get(t, "shape"), *offs = json_object_get(t, "data_offsets");
-	char what[600];
-	snprintf(what, sizeof what, "%s: %s", path, name);
-	if (!dtype || json_array_size(shape) != 2 || json_array_size(offs) != 2)
-		die("expected dtype, a 2-D shape and data_offsets", what);
-	enum ld_dtype dt = ld_dtype_parse(dtype);
-	if (dt != LD_F32 && dt != LD_BF16 && dt != LD_F16)
-		die("dtype is not F32, BF16 or F16", what);
-	size_t rows = (size_t)json_integer_value(json_array_get(shape, 0));
-	size_t cols = (size_t)json_integer_value(json_array_get(shape, 1));
-	size_t b = (size_t)json_integer_value(json_array_get(offs, 0));
-	size_t e = (size_t)json_integer_value(json_array_get(offs, 1));
-	if (b > e || e > data_len || e - b != rows * cols * ld_dtype_size(dt))
-		die("data_offsets disagree with the shape or the file size", what);
-	*w = (struct ld_weight){.data = data + b, .dtype = dt, .rows = rows, .cols = cols};
-	return 1;
-}
-
+/* The model's matrices, as the engine loads them (any format it reads:
+ * Hugging Face, Meta, GGUF with its block types). */
 static void load(struct model *m, const char *dir)
 {
-	char path[4096], name[256];
-	snprintf(path, sizeof path, "%s/model.safetensors", dir);
-	int fd = open(path, O_RDONLY);
-	if (fd < 0)
-		die(strerror(errno), path);
-	struct stat st;
-	if (fstat(fd, &st) != 0 || st.st_size < 8)
-		die("not a safetensors file", path);
-	m->map_len = (size_t)st.st_size;
-	m->map = mmap(NULL, m->map_len, PROT_READ, MAP_PRIVATE, fd, 0);
-	close(fd);
-	if (m->map == MAP_FAILED)
-		die(strerror(errno), path);
-	(void)madvise(m->map, m->map_len, MADV_HUGEPAGE); /* as the engine does */
-	const unsigned char *p = m->map;
-	size_t hlen = 0;
-	for (int i = 7; i >= 0; i--)
-		hlen = hlen << 8 | p[i];
-	if (hlen > m->map_len - 8)
-		die("header length beyond the end of the file", path);
-	json_error_t jerr;
-	json_t *header = json_loadb((const char *)p + 8, hlen, 0, &jerr);
-	if (!header)
-		die(jerr.text, path);
-	const unsigned char *data = p + 8 + hlen;
-	size_t data_len = m->map_len - 8 - hlen;
-
-	m->n_layers = 0;
-	for (int l = 0; l < MAX_LAYERS; l++) {
-		int found = 0;
-		for (int k = 0; k < N_KINDS - 1; k++) {
-			snprintf(name, sizeof name, "model.layers.%d.%s.weight", l, kind_tensors[k]);
-			found += find_weight(&m->w[k][l], header, name, data, data_len, path);
-		}
-		if (found == 0)
-			break;
-		if (found != N_KINDS - 1)
-			die("a layer misses some projection", path);
-		m->n_layers++;
+	struct ld_err err = {0};
+	if (ld_model_load(&m->lm, dir, &err) != LD_OK)
+		die(err.msg, dir);
+	const struct ld_model *lm = &m->lm;
+	if (lm->cfg.n_layers < 1 || lm->cfg.n_layers > MAX_LAYERS)
+		die("no layers, or more than the bench takes", dir);
+	m->n_layers = lm->cfg.n_layers;
+	for (int l = 0; l < m->n_layers; l++) {
+		const struct ld_layer *L = &lm->layers[l];
+		const struct ld_weight *w[N_KINDS - 1] = {&L->wq, &L->wk, &L->wv, &L->wo,
+		                                          &L->w1, &L->w3, &L->w2};
+		for (int k = 0; k < N_KINDS - 1; k++)
+			m->w[k][l] = *w[k];
 	}
-	if (!find_weight(&m->w[N_KINDS - 1][0], header, "lm_head.weight", data, data_len, path) &&
-	    !find_weight(&m->w[N_KINDS - 1][0], header, "model.embed_tokens.weight", data, data_len,
-	                 path))
-		die("neither lm_head.weight nor model.embed_tokens.weight", path);
-	if (m->n_layers == 0)
-		die("no model.layers.0 projections", path);
-	json_decref(header);
+	m->w[N_KINDS - 1][0] = lm->score.data ? lm->score : lm->output;
 }
 
 static int layers_of(const struct model *m, int k) { return k == N_KINDS - 1 ? 1 : m->n_layers; }
@@ -386,7 +321,7 @@ static void bench(const struct model *m, size_t T, int reps, double peak, double
 		qsort(med, (size_t)reps, sizeof *med, cmp_double);
 		double t = reps % 2 ? med[reps / 2] : 0.5 * (med[reps / 2 - 1] + med[reps / 2]);
 		double flop = 2.0 * (double)T * (double)w->rows * (double)w->cols * n;
-		double bytes = (double)w->rows * (double)w->cols * ld_dtype_size(w->dtype) * n;
+		double bytes = (double)ld_dtype_bytes(w->dtype, w->rows * w->cols) * n;
 		char shape[32];
 		snprintf(shape, sizeof shape, "%zux%zu", w->rows, w->cols);
 		printf("%-10s %-14s %6d %9.2f %10.2f %9.1f %6.1f%% %6.1f%% %8.1f\n", kind_names[k],
@@ -436,7 +371,7 @@ int main(int argc, char **argv)
 			dir = NULL, i = argc;
 	}
 	if (!dir || reps < 1) {
-		fprintf(stderr, "usage: matmul_bench DIR [-t T[,T...]] [-r REPS]\n");
+		fprintf(stderr, "usage: matmul_bench MODEL [-t T[,T...]] [-r REPS]\n");
 		return 2;
 	}
 	const char *pk = getenv("PEAK_GFLOPS");
@@ -468,6 +403,6 @@ int main(int argc, char **argv)
 	if (after > 1.1 * mpeak)
 		printf("\nnote: the FMA peak measured %.0f GFLOP/s at the end, %.0f at the start: "
 		       "the machine's speed varied during the run\n", after, mpeak);
-	munmap(m.map, m.map_len);
+	ld_model_free(&m.lm);
 	return 0;
 }

@@ -37,7 +37,7 @@ $CC -O2 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Icore -o "$OUT/gen_model" \
 make --no-print-directory BUILD="$BUILD" "$BUILD/libllamadbg.a" >/dev/null
 # shellcheck disable=SC2086
 $CC -O2 -g -fopenmp -std=c11 -D_GNU_SOURCE -Wall -Wextra -Icore -o "$OUT/matmul_bench" \
-	tests/bench/matmul_bench.c "$BUILD/libllamadbg.a" $JANSSON -fopenmp -lm
+	tests/bench/matmul_bench.c "$BUILD/libllamadbg.a" $(pkg-config --libs jansson libpcre2-8) -fopenmp -lm
 
 echo "== models"
 "$OUT/gen_model" -o "$OUT/llama1b" --shape 1b
