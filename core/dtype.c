@@ -1,6 +1,7 @@
 /* dtype.c - dtype names and half-precision conversions. */
 #include "dtype.h"
 
+#include <assert.h>
 #include <math.h>
 
 static const struct {
@@ -12,7 +13,9 @@ static const struct {
 	{LD_F64, "F64", 8}, {LD_I32, "I32", 4}, {LD_I64, "I64", 8},
 };
 
-/* The block types: values and bytes per block. */
+/* The block types: values and bytes per block, in the order of enum
+ * ld_dtype from LD_Q8_0 on (ld_dtype_block indexes it). Values per block
+ * are powers of two. */
 static const struct {
 	enum ld_dtype t;
 	const char *name;
@@ -59,15 +62,17 @@ size_t ld_dtype_size(enum ld_dtype t)
 	return 0;
 }
 
+/* Looked up for every row the matmul decodes, so by index, not by search. */
 void ld_dtype_block(enum ld_dtype t, size_t *values, size_t *bytes)
 {
-	*values = *bytes = 0;
-	for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++)
-		if (blocks[i].t == t) {
-			*values = blocks[i].values;
-			*bytes = blocks[i].bytes;
-			return;
-		}
+	const size_t i = (size_t)t - LD_Q8_0;
+	if (t >= LD_Q8_0 && i < sizeof blocks / sizeof blocks[0]) {
+		assert(blocks[i].t == t);
+		*values = blocks[i].values;
+		*bytes = blocks[i].bytes;
+		return;
+	}
+	*values = 0;
 	if ((*bytes = ld_dtype_size(t)) != 0)
 		*values = 1;
 }
@@ -81,9 +86,10 @@ size_t ld_dtype_bytes(enum ld_dtype t, size_t n)
 {
 	size_t values, bytes;
 	ld_dtype_block(t, &values, &bytes);
-	if (!values || n % values)
+	/* values is a power of two: a mask and a shift, not divisions */
+	if (!values || (n & (values - 1)))
 		return 0;
-	return n / values * bytes;
+	return (n >> __builtin_ctzll(values)) * bytes;
 }
 
 float ld_f16_to_f32(uint16_t h)
