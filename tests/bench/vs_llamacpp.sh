@@ -19,6 +19,8 @@
 #   Q8_0, Q4_K_M  17 tokens, both on the same GGUF, made by llama-quantize
 #              (LLAMA_QUANTIZE, default the one next to LLAMA_BENCH; without
 #              it these are skipped); REPS 5 (1b) or 3 (8b);
+#              and, with BUILD/bench/matmul_bench, our products alone on
+#              the same file (GFLOP/s against the kernel's measured peak);
 #   bf16, 512  1b only (LONG=0 leaves it out): ours also with nothing
 #              recorded; REPS 1, ROUNDS_LONG rounds (default 1).
 #   bf16-dot   on a CPU with AVX512-BF16: bf16 at 17 tokens (and 512 for 1b)
@@ -259,6 +261,12 @@ bench_model() {
 				mv "$qf.tmp" "$qf"
 			fi
 			compare "$label $q" "$qf" "$qf" 17 "$gflop" "$qreps"
+			# Ours alone: the products of the same file, kernel and block
+			# type by kind of matrix, against the kernel's measured peak.
+			if [ -x "$OUT/matmul_bench" ]; then
+				echo "== $label $q: llamadbg's products alone (matmul_bench, 17 tokens)"
+				"$OUT/matmul_bench" "$qf" -t 17 -r 3 | sed -n '2,$p'
+			fi
 		done
 	fi
 	if [ "$1" = 1b ] && [ "$LONG" = 1 ]; then
