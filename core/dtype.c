@@ -87,6 +87,7 @@ size_t ld_dtype_bytes(enum ld_dtype t, size_t n)
 	size_t values, bytes;
 	ld_dtype_block(t, &values, &bytes);
 	/* values is a power of two: a mask and a shift, not divisions */
+	assert((values & (values - 1)) == 0);
 	if (!values || (n & (values - 1)))
 		return 0;
 	return (n >> __builtin_ctzll(values)) * bytes;
